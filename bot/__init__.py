@@ -1,0 +1,1 @@
+"""Leader Mailbox Bot: entry point, settings, app factory, CLI and HTTP intake."""

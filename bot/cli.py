@@ -1,0 +1,132 @@
+"""`python -m bot [verb]`: run the bot (the default), and the operators' verbs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.settings import Settings, SettingsError, load_settings
+from locales import Translator
+from models.db import Database
+from models.units import UnitsFileError
+
+log = logging.getLogger("bot")
+
+
+def configure_logging() -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def parser(t: Translator) -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m bot", description=t("Leader mailbox bot"))
+    verbs = root.add_subparsers(dest="verb")
+    verbs.add_parser("run", help=t("run the bot (the default)"))
+    verbs.add_parser("units", help=t("list the units and their liaisons"))
+    invite = verbs.add_parser("invite", help=t("make a one-time invitation link"))
+    invite.add_argument("who", help=t("a unit, leader or admin"))
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        t = Translator("zh_CN")
+        for name, why in exc.problems:
+            print(t("Setting {name} is not usable: {why}", name=name, why=why), file=sys.stderr)
+        return 2
+    t = Translator(settings.language)
+    args = parser(t).parse_args(argv)
+    verb = args.verb or "run"
+    try:
+        if verb == "run":
+            from bot.app import serve
+
+            asyncio.run(serve(settings))
+            return 0
+        if verb == "units":
+            return asyncio.run(_units(settings, t))
+        if verb == "invite":
+            return asyncio.run(_invite(settings, t, args.who))
+    except UnitsFileError as exc:
+        print(t("The units file is not usable: {error}", error=exc), file=sys.stderr)
+        return 2
+    except (OSError, SQLAlchemyError) as exc:
+        print(t("Cannot reach the database or Telegram: {error}", error=exc), file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _open_database(settings: Settings):
+    from bot.app import prepare_database
+    from bot.runtime import Services
+
+    services = Services(settings=settings, db=Database(settings.database_url))
+    await prepare_database(services)
+    return services
+
+
+async def _units(settings: Settings, t: Translator) -> int:
+    from handlers.units import unit_lines
+    from models.units import units_with_liaisons
+
+    services = await _open_database(settings)
+    try:
+        async with services.db.transaction() as session:
+            listing = await units_with_liaisons(session)
+    finally:
+        await services.db.dispose()
+    for line in unit_lines(listing, t, html=False):
+        print(line)
+    return 0
+
+
+async def _invite(settings: Settings, t: Translator, who: str) -> int:
+    from handlers.invite import ROLE_WORDS
+    from models.people import create_invitation
+    from models.tables import Role
+
+    services = await _open_database(settings)
+    try:
+        role, unit = ROLE_WORDS.get(who.lower()), None
+        if role is None:
+            resolution = services.resolver.resolve(who)
+            if resolution.unit is None:
+                if resolution.ambiguous:
+                    names = "、".join(u.name for u in resolution.matches)
+                    print(t("“{query}” fits {count} units: {names}. Be more precise.", query=who, count=len(resolution.matches), names=names), file=sys.stderr)
+                else:
+                    print(t("No unit matches “{query}”.", query=who), file=sys.stderr)
+                return 2
+            role, unit = Role.LIAISON, resolution.unit
+        async with services.db.transaction() as session:
+            code = await create_invitation(session, role, None, services.now(), unit.id if unit else None)
+    finally:
+        await services.db.dispose()
+    username = await _bot_username(settings)
+    if username:
+        print(f"https://t.me/{username}?start={code}")
+    else:
+        print(t("Telegram could not be reached to learn the bot's name. The person should send this to the bot: /start {code}", code=code))
+    return 0
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    bot = Bot(settings.bot_token.get_secret_value(), base_url=settings.telegram_api_base_url)
+    try:
+        async with bot:
+            return bot.username
+    except TelegramError:
+        return None

@@ -1,0 +1,146 @@
+"""Settings from the environment or `.env`, with the names PRODUCT.md fixes.
+
+A missing or malformed setting must stop the bot with one line naming it, so loading goes through
+`load_settings()`, which turns pydantic's validation errors into `SettingsError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_UNITS_FILE = Path(__file__).parent / "data" / "pingli-units.yaml"
+TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    database_url: str = "sqlite+aiosqlite:///./data/mailbox.db"
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str | None = None
+    telegram_proxy: str | None = None
+    timezone: str = "Asia/Shanghai"
+    reminder_time: dt.time = dt.time(9, 0)
+    handling_days: int = Field(default=5, ge=1, le=60)
+    accept_days: int = Field(default=1, ge=1, le=30)
+    escalate_after: int = Field(default=3, ge=1, le=60)
+    units_file: Path = DEFAULT_UNITS_FILE
+    intake_host: str = "127.0.0.1"
+    intake_port: int = Field(default=8080, ge=1, le=65535)
+    intake_token: SecretStr | None = None
+    language: Literal["zh_CN", "en"] = "zh_CN"
+    privacy: Literal["masked", "full"] = "masked"
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not TOKEN_SHAPE.match(value.get_secret_value()):
+            raise ValueError("not a bot token of the form 123456:ABC… from @BotFather")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in re.split(r"[\s,;]+", value.strip()) if p]
+            for part in parts:
+                if not part.isdigit():
+                    raise ValueError(f"{part!r} is not a numeric Telegram user id")
+            return frozenset(int(p) for p in parts)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_alias(cls, value: object) -> object:
+        """Accepts zh, zh_CN, en, and POSIX forms such as en_US.UTF-8 or zh_CN:en (first wins)."""
+        if not isinstance(value, str):
+            return value
+        first = value.strip().split(":")[0].split(".")[0].lower().replace("-", "_")
+        if first.startswith("zh"):
+            return "zh_CN"
+        if first.startswith("en"):
+            return "en"
+        return value
+
+    @field_validator("telegram_api_base_url", "telegram_file_base_url", "webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("units_file")
+    @classmethod
+    def _units_file_exists(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_file_url(self) -> Settings:
+        if not self.telegram_file_base_url:
+            self.telegram_file_base_url = file_url_for(self.telegram_api_base_url)
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def file_url_for(api_base_url: str) -> str:
+    """`…/bot` → `…/file/bot`, as Telegram and the self-hosted Bot API server lay out file URLs."""
+    head, sep, tail = api_base_url.rstrip("/").rpartition("/bot")
+    if sep and not tail:
+        return f"{head}/file/bot"
+    return api_base_url.rstrip("/") + "/file/bot"
+
+
+class SettingsError(Exception):
+    """One line per bad setting: the environment name and what is wrong with it."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{name}: {why}" for name, why in problems))
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "?"
+            why = "missing" if error["type"] == "missing" else _short_reason(error["msg"])
+            problems.append((name, why))
+        raise SettingsError(problems) from None
+
+
+def _short_reason(message: str) -> str:
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,22 @@
+"""Telegram handlers, thin: parse, call one domain function, render.
+
+`register()` is the one ordered place where they are attached:
+- group -1: who is writing and in which language; strangers stop here;
+- group 0: the features, one module each, then what none of them claimed (stale or forged
+  buttons); PTB runs only the first matching handler of a group, so the catch-all goes last.
+"""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from handlers import buttons, context, errors, groups, invite, lang, start, units
+
+FEATURES = (start, lang, units, invite, groups)
+
+
+def register(application: Application) -> None:
+    application.add_handler(context.HANDLER, group=-1)
+    for feature in (*FEATURES, buttons):
+        application.add_handlers(feature.handlers(), group=0)
+    application.add_error_handler(errors.on_error)

@@ -1,0 +1,75 @@
+"""The cross-cutting first step (group -1): who is writing, in which language, and the gate that
+keeps strangers to one short explanation."""
+
+from __future__ import annotations
+
+from telegram import Chat, Update
+from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot, TypeHandler
+
+from bot.runtime import SERVICES_KEY, Services
+from locales import Translator, language_for
+from models.people import TelegramPerson, load_actor
+from models.permissions import Actor
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """PTB builds one context per update and hands it to every group, so what group -1 puts here
+    (`actor`, `t`) is there for the feature handlers."""
+
+    def __init__(self, application, chat_id=None, user_id=None):
+        super().__init__(application, chat_id, user_id)
+        self.actor: Actor | None = None
+        self.t: Translator = Translator(self.services.settings.language)
+
+    @property
+    def services(self) -> Services:
+        return self.application.bot_data[SERVICES_KEY]
+
+
+def person_of(update: Update) -> TelegramPerson | None:
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    return TelegramPerson(user.id, user.full_name, user.username, user.language_code)
+
+
+async def load_member_and_locale(update: Update, context: BotContext) -> None:
+    person = person_of(update)
+    if person is None:
+        raise ApplicationHandlerStop  # channel posts, other bots: nothing for us
+    services = context.services
+    async with services.db.transaction() as session:
+        actor = await load_actor(session, person, services.settings.admin_ids)
+    context.actor = actor
+    context.t = Translator(language_for(actor.language, person.language_code, services.settings.language))
+    if actor.is_stranger and not _is_start(update):
+        await explain_to_stranger(update, context)
+        raise ApplicationHandlerStop
+
+
+def _is_start(update: Update) -> bool:
+    message = update.effective_message
+    text = message.text if message and update.message else None
+    return bool(text) and text.split(maxsplit=1)[0].split("@")[0] == "/start"
+
+
+async def explain_to_stranger(update: Update, context: BotContext) -> None:
+    """No names, no figures: only how to get in. Silence for chatter in groups."""
+    text = context.t(
+        "This bot serves the county's leader mailbox (领导信箱) for the information centre, "
+        "the towns' and departments' liaisons and county leaders.\n\n"
+        "To use it, ask an administrator of the county information centre for an invitation link "
+        "and open it in Telegram."
+    )
+    if update.callback_query:
+        await update.callback_query.answer(text[:200], show_alert=True)
+        return
+    message = update.effective_message
+    if message is None:
+        return
+    is_command = bool(message.text and message.text.startswith("/"))
+    if message.chat.type == Chat.PRIVATE or is_command:
+        await message.reply_text(text)
+
+
+HANDLER = TypeHandler(Update, load_member_and_locale)

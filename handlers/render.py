@@ -1,0 +1,56 @@
+"""Small helpers for what handlers show: escaping, long texts, and the "which unit?" buttons."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from locales import Translator
+from models.unit_resolver import Resolution
+
+MESSAGE_LIMIT = 4096
+CHOICE_LIMIT = 8
+
+
+def esc(value: object) -> str:
+    """Everything that did not come from locales/ goes through here before HTML parse mode."""
+    return escape(str(value), quote=False)
+
+
+def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Joins lines into as few messages as fit Telegram's length limit, never splitting a line."""
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) + 1 > limit:
+            messages.append("\n".join(current))
+            current, size = [], 0
+        current.append(line[:limit])
+        size += len(line) + 1
+    if current:
+        messages.append("\n".join(current))
+    return messages
+
+
+def command_args(text: str | None) -> str:
+    """Everything after the command word, as typed (context.args would lose the spacing)."""
+    if not text:
+        return ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def unit_choice(resolution: Resolution, namespace: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+    """The question and buttons for an ambiguous unit. Buttons carry `<namespace>:<unit id>`."""
+    shown = resolution.matches[:CHOICE_LIMIT]
+    text = t("“{query}” fits {count} units. Which one?", query=esc(resolution.query), count=len(resolution.matches))
+    if len(resolution.matches) > CHOICE_LIMIT:
+        text += "\n" + t("Showing the first {shown}; type more of the name to narrow it down.", shown=len(shown))
+    rows = [[InlineKeyboardButton(u.name, callback_data=f"{namespace}:{u.id}")] for u in shown]
+    return text, InlineKeyboardMarkup(rows)
+
+
+def unit_not_found(query: str, t: Translator) -> str:
+    return t("No unit matches “{query}”. /units lists them all.", query=esc(query))

@@ -1,0 +1,192 @@
+"""People: members, their roles and languages, invitations, and group chats bound to units."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.permissions import Actor, effective_role
+from models.tables import Invitation, Member, Role, Unit, UnitChat
+
+INVITATION_TTL = dt.timedelta(days=7)
+CODE_BYTES = 24  # 192 bits; 32 URL-safe characters, inside the 64 that a /start parameter allows
+
+
+@dataclass(frozen=True)
+class TelegramPerson:
+    """What an update tells about its sender; kept free of telegram types so the CLI can use it."""
+
+    telegram_id: int
+    full_name: str = ""
+    username: str | None = None
+    language_code: str | None = None
+
+
+async def member_by_telegram_id(session: AsyncSession, telegram_id: int) -> Member | None:
+    return await session.scalar(select(Member).where(Member.telegram_id == telegram_id))
+
+
+async def load_actor(session: AsyncSession, person: TelegramPerson, admin_ids: frozenset[int]) -> Actor:
+    """The actor behind an update. Keeps a member's name and Telegram language fresh; a stranger
+    leaves no trace in the database."""
+    member = await member_by_telegram_id(session, person.telegram_id)
+    if member is None and person.telegram_id in admin_ids:
+        member = Member(telegram_id=person.telegram_id)
+        session.add(member)
+    if member is not None:
+        _refresh(member, person)
+        await session.flush()
+    return await actor_for(session, member, person.telegram_id, admin_ids)
+
+
+async def actor_for(
+    session: AsyncSession, member: Member | None, telegram_id: int, admin_ids: frozenset[int]
+) -> Actor:
+    role = effective_role(telegram_id, member.role if member else None, admin_ids)
+    unit_name = None
+    if member is not None and member.unit_id is not None and role is Role.LIAISON:
+        unit_name = await session.scalar(select(Unit.name).where(Unit.id == member.unit_id))
+    return Actor(
+        telegram_id=telegram_id,
+        role=role,
+        unit_id=member.unit_id if member is not None and role is Role.LIAISON else None,
+        unit_name=unit_name,
+        full_name=member.full_name if member else "",
+        language=member.language if member else None,
+        bootstrap_admin=telegram_id in admin_ids,
+    )
+
+
+def _refresh(member: Member, person: TelegramPerson) -> None:
+    # Only assign on change, so an unchanged person causes no UPDATE.
+    if person.full_name and member.full_name != person.full_name:
+        member.full_name = person.full_name
+    if person.username != member.username:
+        member.username = person.username
+    if person.language_code and member.telegram_language != person.language_code:
+        member.telegram_language = person.language_code
+
+
+async def set_language(session: AsyncSession, telegram_id: int, language: str) -> bool:
+    member = await member_by_telegram_id(session, telegram_id)
+    if member is None:
+        return False
+    member.language = language
+    return True
+
+
+async def members_with_roles(session: AsyncSession) -> list[Member]:
+    return list((await session.scalars(select(Member).order_by(Member.id))).all())
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+async def create_invitation(
+    session: AsyncSession,
+    role: Role,
+    created_by: int | None,
+    now: dt.datetime,
+    unit_id: int | None = None,
+) -> str:
+    """A fresh one-time code. The code itself is returned once and never stored."""
+    if (role is Role.LIAISON) != (unit_id is not None):
+        raise ValueError("a liaison invitation needs a unit, and only a liaison invitation has one")
+    code = secrets.token_urlsafe(CODE_BYTES)
+    session.add(
+        Invitation(
+            code_hash=_hash(code),
+            role=role.value,
+            unit_id=unit_id,
+            created_by=created_by,
+            created_at=now,
+            expires_at=now + INVITATION_TTL,
+        )
+    )
+    await session.flush()
+    return code
+
+
+class Redeemed(enum.StrEnum):
+    JOINED = "joined"
+    UNKNOWN = "unknown"
+    USED = "used"
+    EXPIRED = "expired"
+    ALREADY = "already"  # the person already holds exactly this role
+
+
+@dataclass(frozen=True)
+class Redemption:
+    outcome: Redeemed
+    role: Role | None = None
+    unit_name: str | None = None
+    invited_by: int | None = None
+
+
+async def redeem_invitation(
+    session: AsyncSession, code: str, person: TelegramPerson, now: dt.datetime, admin_ids: frozenset[int]
+) -> Redemption:
+    """Binds the person to the invitation's role (and unit). A person holds one role: a liaison
+    invited as admin becomes an admin. The row is locked so two people racing on one code cannot
+    both join."""
+    invitation = await session.scalar(
+        select(Invitation).where(Invitation.code_hash == _hash(code)).with_for_update()
+    )
+    if invitation is None:
+        return Redemption(Redeemed.UNKNOWN)
+    if invitation.used_at is not None:
+        return Redemption(Redeemed.USED)
+    if invitation.expires_at <= now:
+        return Redemption(Redeemed.EXPIRED)
+    role = Role(invitation.role)
+    unit_name = None
+    if invitation.unit_id is not None:
+        unit_name = await session.scalar(select(Unit.name).where(Unit.id == invitation.unit_id))
+    if person.telegram_id in admin_ids:
+        # A bootstrap admin stays an admin whatever the database says; the code stays unused.
+        return Redemption(Redeemed.ALREADY, Role.ADMIN)
+    member = await member_by_telegram_id(session, person.telegram_id)
+    if member is not None and member.role == role.value and member.unit_id == invitation.unit_id:
+        return Redemption(Redeemed.ALREADY, role, unit_name)
+    if member is None:
+        member = Member(telegram_id=person.telegram_id, joined_at=now)
+        session.add(member)
+    _refresh(member, person)
+    member.role = role.value
+    member.unit_id = invitation.unit_id
+    member.invited_by = invitation.created_by
+    member.joined_at = now
+    invitation.used_by = person.telegram_id
+    invitation.used_at = now
+    await session.flush()
+    return Redemption(Redeemed.JOINED, role, unit_name, invitation.created_by)
+
+
+async def bind_chat(session: AsyncSession, chat_id: int, title: str, unit_id: int, bound_by: int, now: dt.datetime) -> None:
+    chat = await session.get(UnitChat, chat_id)
+    if chat is None:
+        chat = UnitChat(chat_id=chat_id)
+        session.add(chat)
+    chat.unit_id, chat.title, chat.bound_by, chat.bound_at = unit_id, title, bound_by, now
+    await session.flush()
+
+
+async def unbind_chat(session: AsyncSession, chat_id: int) -> int | None:
+    """Returns the unit the chat was bound to, if any."""
+    chat = await session.get(UnitChat, chat_id)
+    if chat is None:
+        return None
+    await session.delete(chat)
+    await session.flush()
+    return chat.unit_id
+
+
+async def chat_unit(session: AsyncSession, chat_id: int) -> Unit | None:
+    return await session.scalar(select(Unit).join(UnitChat, UnitChat.unit_id == Unit.id).where(UnitChat.chat_id == chat_id))

@@ -1,0 +1,143 @@
+"""One resolver for every place a person types a unit: exact name or alias, an unambiguous part
+(八仙 → 八仙镇), pinyin (baxian), homophones and small typos. It returns every unit of the best
+matching tier; the caller asks the person when there is more than one, so it never guesses.
+
+Tiers, best first; the first tier with any match wins:
+1. exact name or alias;
+2. containment: the text is part of a name or alias (八仙 → 八仙镇), or names one inside it
+   (平利县八仙镇 → 八仙镇);
+3. same pinyin (baxian, or a homophone typo such as 八先镇), or the initials (bxz);
+4. a pinyin prefix of at least three letters (baxi);
+5. a small typo: one edit for short names, two for long ones, counted on the characters and on
+   the pinyin (八仙正, baxain).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin
+from rapidfuzz.distance import OSA
+
+_NOISE = re.compile(r"[\s·・.,，。、'\"“”‘’()（）\-_]+")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    id: int
+    name: str
+    kind: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resolution:
+    query: str
+    matches: tuple[UnitRef, ...] = field(default_factory=tuple)
+
+    @property
+    def unit(self) -> UnitRef | None:
+        """The unit, when exactly one matched."""
+        return self.matches[0] if len(self.matches) == 1 else None
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.matches) > 1
+
+
+def normalize(text: str) -> str:
+    return _NOISE.sub("", unicodedata.normalize("NFKC", text)).lower()
+
+
+@lru_cache(maxsize=4096)
+def _pinyin(label: str) -> tuple[str, str]:
+    """Full toneless pinyin and initials of a label: 八仙镇 → ("baxianzhen", "bxz")."""
+    syllables = lazy_pinyin(label, style=Style.NORMAL, errors="default")
+    full = "".join(syllables).lower()
+    initials = "".join(s[0] for s in syllables if s).lower()
+    return full, initials
+
+
+def _typo_budget(length: int) -> int:
+    if length < 3:
+        return 0
+    return 1 if length <= 7 else 2
+
+
+@dataclass(frozen=True)
+class _Label:
+    text: str
+    pinyin: str
+    initials: str
+    unit: UnitRef
+
+
+class UnitResolver:
+    def __init__(self, units: Iterable[UnitRef]):
+        self.units: tuple[UnitRef, ...] = tuple(units)
+        self._labels: list[_Label] = []
+        for unit in self.units:
+            for label in dict.fromkeys((unit.name, *unit.aliases)):
+                text = normalize(label)
+                if text:
+                    full, initials = _pinyin(text)
+                    self._labels.append(_Label(text, full, initials, unit))
+        self._by_id = {u.id: u for u in self.units}
+
+    def by_id(self, unit_id: int) -> UnitRef | None:
+        return self._by_id.get(unit_id)
+
+    def resolve(self, text: str) -> Resolution:
+        query = normalize(text)
+        if not query:
+            return Resolution(text)
+        for tier in (self._exact, self._containing, self._same_sound, self._pinyin_prefix, self._typo):
+            found = tier(query)
+            if found:
+                return Resolution(text, tuple(self._ordered(found)))
+        return Resolution(text)
+
+    def _ordered(self, units: set[UnitRef]) -> list[UnitRef]:
+        order = {u.id: i for i, u in enumerate(self.units)}
+        return sorted(units, key=lambda u: order[u.id])
+
+    def _exact(self, query: str) -> set[UnitRef]:
+        return {label.unit for label in self._labels if label.text == query}
+
+    def _containing(self, query: str) -> set[UnitRef]:
+        if not _HAN.search(query):
+            return set()
+        inside = {label.unit for label in self._labels if query in label.text}
+        if inside:
+            return inside
+        return {label.unit for label in self._labels if len(label.text) >= 2 and label.text in query}
+
+    def _same_sound(self, query: str) -> set[UnitRef]:
+        full, _ = _pinyin(query)
+        found = {label.unit for label in self._labels if label.pinyin == full}
+        if not found and query.isascii() and len(query) >= 2:
+            found = {label.unit for label in self._labels if label.initials == query}
+        return found
+
+    def _pinyin_prefix(self, query: str) -> set[UnitRef]:
+        if not query.isascii() or len(query) < 3:
+            return set()
+        return {label.unit for label in self._labels if label.pinyin.startswith(query)}
+
+    def _typo(self, query: str) -> set[UnitRef]:
+        found: set[UnitRef] = set()
+        query_pinyin, _ = _pinyin(query)
+        for label in self._labels:
+            budget = _typo_budget(min(len(query), len(label.text)))
+            if budget and not query.isascii() and OSA.distance(query, label.text, score_cutoff=budget) <= budget:
+                found.add(label.unit)
+                continue
+            budget = _typo_budget(min(len(query_pinyin), len(label.pinyin)))
+            if budget and OSA.distance(query_pinyin, label.pinyin, score_cutoff=budget) <= budget:
+                found.add(label.unit)
+        return found

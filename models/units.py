@@ -1,0 +1,111 @@
+"""Units: the YAML file admins edit, its sync into the database, and listing them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import Member, Role, Unit, UnitKind
+from models.unit_resolver import UnitRef, UnitResolver
+
+
+class UnitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: UnitKind
+    code: str | None = None
+    aliases: list[str] = []
+    keywords: list[str] = []
+    places: list[str] = []  # villages and communities, for routing suggestions
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    successor: str | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+
+class UnitsFileError(Exception):
+    pass
+
+
+def read_units_file(path: Path) -> list[UnitSpec]:
+    """Accepts `towns:` and `departments:` lists (kind implied) and/or a `units:` list with `kind`."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UnitsFileError(f"{path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise UnitsFileError(f"{path}: expected the keys towns, departments or units")
+    specs: list[UnitSpec] = []
+    for key, kind in (("towns", UnitKind.TOWN), ("departments", UnitKind.DEPARTMENT), ("units", None)):
+        for index, entry in enumerate(raw.get(key) or [], start=1):
+            if not isinstance(entry, dict):
+                raise UnitsFileError(f"{path}: {key}[{index}] is not a mapping")
+            data = dict(entry) if kind is None else {"kind": kind, **entry}
+            try:
+                specs.append(UnitSpec.model_validate(data))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise UnitsFileError(f"{path}: {key}[{index}] {where}: {first['msg']}") from None
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UnitsFileError(f"{path}: unit listed twice: {', '.join(duplicates)}")
+    if not specs:
+        raise UnitsFileError(f"{path}: no units")
+    return specs
+
+
+async def sync_units(session: AsyncSession, specs: list[UnitSpec]) -> None:
+    """Make the table follow the file. Units missing from the file stay (letters refer to them)
+    but become inactive, so nobody can assign to them any more."""
+    existing = {u.name: u for u in (await session.scalars(select(Unit))).all()}
+    for position, spec in enumerate(specs):
+        unit = existing.pop(spec.name, None)
+        if unit is None:
+            unit = Unit(name=spec.name)
+            session.add(unit)
+        unit.kind = spec.kind.value
+        unit.code = spec.code
+        unit.aliases = list(spec.aliases)
+        unit.keywords = list(spec.keywords)
+        unit.places = list(spec.places)
+        unit.valid_from, unit.valid_to, unit.successor = spec.valid_from, spec.valid_to, spec.successor
+        unit.position = position
+        unit.active = True
+    for unit in existing.values():
+        unit.active = False
+
+
+async def active_units(session: AsyncSession) -> list[Unit]:
+    return list((await session.scalars(select(Unit).where(Unit.active).order_by(Unit.position))).all())
+
+
+async def build_resolver(session: AsyncSession) -> UnitResolver:
+    return UnitResolver(
+        UnitRef(u.id, u.name, u.kind, tuple(u.aliases)) for u in await active_units(session)
+    )
+
+
+async def units_with_liaisons(session: AsyncSession) -> list[tuple[Unit, list[Member]]]:
+    """Active units in file order, each with its liaisons, for /units and `python -m bot units`."""
+    units = await active_units(session)
+    liaisons = (
+        await session.scalars(
+            select(Member).where(Member.role == Role.LIAISON).order_by(Member.joined_at, Member.id)
+        )
+    ).all()
+    by_unit: dict[int, list[Member]] = {}
+    for member in liaisons:
+        by_unit.setdefault(member.unit_id, []).append(member)
+    return [(unit, by_unit.get(unit.id, [])) for unit in units]

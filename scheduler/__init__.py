@@ -1,0 +1,1 @@
+"""Deadline calendar, reminder sweeps and delivery (built on PTB's JobQueue)."""

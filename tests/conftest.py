@@ -1,0 +1,143 @@
+"""The harness: a real database (SQLite always, PostgreSQL where reachable — required under CI), the
+loopback Bot API stand-in, and the real PTB Application running against both.
+
+Every test that uses `bot` fails if any handler raised: PTB would only log it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from telegram.ext import Application
+
+from bot.app import build_application, running, services_of
+from bot.runtime import Services
+from bot.settings import Settings
+from bot.telegram_stand_in import Person, TelegramStandIn
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ADMIN_ID = 900001
+
+
+async def _postgres_reachable() -> bool:
+    try:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await connection.close()
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request, tmp_path) -> AsyncIterator[str]:
+    """A fresh, empty database per test."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/mailbox.db"
+        return
+    if not await _postgres_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable at {POSTGRES_ADMIN_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    name = f"mailbox_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def stand_in() -> AsyncIterator[TelegramStandIn]:
+    api = TelegramStandIn()
+    await api.start()
+    yield api
+    await api.stop()
+
+
+def make_settings(stand_in: TelegramStandIn, database_url: str, **overrides) -> Settings:
+    values = dict(
+        bot_token=stand_in.token,
+        telegram_api_base_url=stand_in.base_url,
+        database_url=database_url,
+        admin_ids=str(ADMIN_ID),
+        language="zh_CN",
+        timezone="Asia/Shanghai",
+        intake_token=None,
+        webhook_url=None,
+        telegram_proxy=None,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+class Clock:
+    """A clock the tests can move on."""
+
+    def __init__(self):
+        import datetime as dt
+
+        self.now = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self):
+        return self.now
+
+
+@dataclass
+class Harness:
+    app: Application
+    api: TelegramStandIn
+    clock: Clock
+    errors: list[BaseException] = field(default_factory=list)
+    expected_errors: int = 0
+
+    @property
+    def services(self) -> Services:
+        return services_of(self.app)
+
+    def person(self, user_id: int, name: str, language_code: str | None = "zh-hans") -> Person:
+        return self.api.person(user_id, name, language_code=language_code)
+
+    @property
+    def admin(self) -> Person:
+        return self.api.person(ADMIN_ID, "王主任")
+
+
+@pytest.fixture
+async def bot(stand_in, database_url) -> AsyncIterator[Harness]:
+    clock = Clock()
+    app = build_application(make_settings(stand_in, database_url), clock=clock)
+    harness = Harness(app, stand_in, clock)
+
+    async def fail_on_error(update, context) -> None:
+        harness.errors.append(context.error)
+
+    app.add_error_handler(fail_on_error)
+    async with running(app):
+        yield harness
+        await stand_in.release_pollers()
+    unexpected = harness.errors[harness.expected_errors:]
+    assert not unexpected, f"handlers raised: {unexpected!r}"
+
+
+async def join(bot: Harness, person: Person, what: str) -> None:
+    """The whole invitation path: the admin invites, the person opens the link."""
+    bot.admin.send(f"/invite {what}")
+    answer = await bot.admin.receive()
+    code = answer.text.split("?start=")[1].split()[0]
+    person.send(f"/start {code}")
+    welcome = await person.receive()
+    assert "欢迎" in welcome.text or "Welcome" in welcome.text, welcome.text
+    await bot.admin.receive()  # the admin is told who joined
