@@ -3,6 +3,8 @@ keeps strangers to one short explanation."""
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Chat, Update
 from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot, TypeHandler
 
@@ -10,6 +12,8 @@ from bot.runtime import SERVICES_KEY, Services
 from locales import Translator, language_for
 from models.people import TelegramPerson, load_actor
 from models.permissions import Actor
+
+log = logging.getLogger(__name__)
 
 
 class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
@@ -54,7 +58,10 @@ def _is_start(update: Update) -> bool:
 
 
 async def explain_to_stranger(update: Update, context: BotContext) -> None:
-    """No names, no figures: only how to get in. Silence for chatter in groups."""
+    """No names, no figures: only how to get in. Silence for chatter in groups. The log line lets
+    an operator find a new admin's Telegram id for ADMIN_IDS."""
+    if update.effective_user:
+        log.info("stranger %s (%s) wrote to the bot", update.effective_user.id, update.effective_user.full_name)
     text = context.t(
         "This bot serves the county's leader mailbox (领导信箱) for the information centre, "
         "the towns' and departments' liaisons and county leaders.\n\n"
