@@ -64,6 +64,19 @@ class Settings(BaseSettings):
             return frozenset(int(p) for p in parts)
         return value
 
+    @field_validator("reminder_time", mode="before")
+    @classmethod
+    def _clock_time(cls, value: object) -> object:
+        """Accepts 9:30 as well as 09:30."""
+        if isinstance(value, str) and re.fullmatch(r"\d:\d\d", value.strip()):
+            return "0" + value.strip()
+        return value
+
+    @field_validator("privacy", mode="before")
+    @classmethod
+    def _lower_privacy(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

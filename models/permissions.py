@@ -57,8 +57,9 @@ def can(actor: Actor, action: Action, unit_id: int | None = None) -> bool:
     """
     if actor.role is None or action not in _ALLOWED[actor.role]:
         return False
-    if actor.role is Role.LIAISON and action in _UNIT_SCOPED and unit_id is not None:
-        return unit_id == actor.unit_id
+    if actor.role is Role.LIAISON and action in _UNIT_SCOPED:
+        # A liaison whose unit is gone (removed from the file) holds no unit rights at all.
+        return actor.unit_id is not None and unit_id in (None, actor.unit_id)
     return True
 
 

@@ -7,7 +7,8 @@ Tiers, best first; the first tier with any match wins:
 2. containment: the text is part of a name or alias (八仙 → 八仙镇), or names one inside it
    (平利县八仙镇 → 八仙镇);
 3. same pinyin (baxian, or a homophone typo such as 八先镇), or the initials (bxz);
-4. a pinyin prefix of at least three letters (baxi);
+4. a pinyin prefix of at least three letters that ends on a syllable (zhujian) or inside the last
+   one (bax), but not on a different whole syllable: `zhen` is 镇, not the start of 正阳镇 (zheng);
 5. a small typo: one edit for short names, two for long ones, counted on the characters and on
    the pinyin (八仙正, baxain).
 """
@@ -55,12 +56,34 @@ def normalize(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _pinyin(label: str) -> tuple[str, str]:
-    """Full toneless pinyin and initials of a label: 八仙镇 → ("baxianzhen", "bxz")."""
-    syllables = lazy_pinyin(label, style=Style.NORMAL, errors="default")
-    full = "".join(syllables).lower()
-    initials = "".join(s[0] for s in syllables if s).lower()
-    return full, initials
+def _pinyin(label: str) -> tuple[str, str, tuple[str, ...]]:
+    """Toneless pinyin, initials and syllables of a label: 八仙镇 → ("baxianzhen", "bxz", (…))."""
+    syllables = tuple(s.lower() for s in lazy_pinyin(label, style=Style.NORMAL, errors="default") if s)
+    return "".join(syllables), "".join(s[0] for s in syllables), syllables
+
+
+@lru_cache(maxsize=1)
+def _all_syllables() -> frozenset[str]:
+    """Every toneless Mandarin syllable pypinyin knows (about 420), loaded on first need."""
+    from pypinyin.contrib.tone_convert import to_normal
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    return frozenset(to_normal(p) for readings in pinyin_dict.values() for p in readings.split(","))
+
+
+def _is_syllable_prefix(query: str, syllables: tuple[str, ...]) -> bool:
+    """Does `query` spell the first syllables, possibly ending partway into the next one, where
+    that unfinished part cannot be read as a whole syllable of its own?"""
+    position = 0
+    for syllable in syllables:
+        rest = query[position:]
+        if not rest:
+            return True
+        if rest.startswith(syllable):
+            position += len(syllable)
+            continue
+        return syllable.startswith(rest) and rest not in _all_syllables()
+    return position == len(query)
 
 
 def _typo_budget(length: int) -> int:
@@ -74,6 +97,7 @@ class _Label:
     text: str
     pinyin: str
     initials: str
+    syllables: tuple[str, ...]
     unit: UnitRef
 
 
@@ -85,8 +109,7 @@ class UnitResolver:
             for label in dict.fromkeys((unit.name, *unit.aliases)):
                 text = normalize(label)
                 if text:
-                    full, initials = _pinyin(text)
-                    self._labels.append(_Label(text, full, initials, unit))
+                    self._labels.append(_Label(text, *_pinyin(text), unit))
         self._by_id = {u.id: u for u in self.units}
 
     def by_id(self, unit_id: int) -> UnitRef | None:
@@ -118,7 +141,7 @@ class UnitResolver:
         return {label.unit for label in self._labels if len(label.text) >= 2 and label.text in query}
 
     def _same_sound(self, query: str) -> set[UnitRef]:
-        full, _ = _pinyin(query)
+        full = _pinyin(query)[0]
         found = {label.unit for label in self._labels if label.pinyin == full}
         if not found and query.isascii() and len(query) >= 2:
             found = {label.unit for label in self._labels if label.initials == query}
@@ -127,11 +150,11 @@ class UnitResolver:
     def _pinyin_prefix(self, query: str) -> set[UnitRef]:
         if not query.isascii() or len(query) < 3:
             return set()
-        return {label.unit for label in self._labels if label.pinyin.startswith(query)}
+        return {label.unit for label in self._labels if _is_syllable_prefix(query, label.syllables)}
 
     def _typo(self, query: str) -> set[UnitRef]:
         found: set[UnitRef] = set()
-        query_pinyin, _ = _pinyin(query)
+        query_pinyin = _pinyin(query)[0]
         for label in self._labels:
             budget = _typo_budget(min(len(query), len(label.text)))
             if budget and not query.isascii() and OSA.distance(query, label.text, score_cutoff=budget) <= budget:
