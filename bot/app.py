@@ -15,6 +15,7 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 import handlers
+from bot.intake import IntakeServer
 from bot.runtime import SERVICES_KEY, Services, system_clock
 from bot.settings import Settings
 from handlers.context import BotContext
@@ -22,7 +23,8 @@ from handlers.menu import publish_default_menus, publish_member_menu
 from locales import language_for
 from models.db import Database
 from models.people import actor_for, members_with_roles
-from models.units import build_resolver, read_units_file, sync_units
+from models.units import build_resolver, read_units_file, sync_units, unit_profiles
+from scheduler.delivery import Delivery
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT_SECONDS = 10
@@ -64,8 +66,9 @@ async def prepare_database(services: Services) -> None:
     await services.db.migrate()
     async with services.db.transaction() as session:
         await sync_units(session, specs)
-    async with services.db.transaction() as session:
+    async with services.db.reading() as session:
         services.resolver = await build_resolver(session)
+        services.unit_profiles = await unit_profiles(session)
 
 
 async def _publish_menus(application: Application) -> None:
@@ -87,6 +90,7 @@ async def running(application: Application) -> AsyncIterator[Application]:
     DATABASE_URL stops the bot before it talks to Telegram."""
     services = services_of(application)
     settings = services.settings
+    intake: IntakeServer | None = None
     await prepare_database(services)
     try:
         await application.initialize()
@@ -107,9 +111,19 @@ async def running(application: Application) -> AsyncIterator[Application]:
                 timeout=POLL_TIMEOUT_SECONDS, allowed_updates=Update.ALL_TYPES
             )
         await application.start()
+        services.delivery = Delivery(application, services)
+        await services.delivery.start()
+        if settings.intake_token:
+            intake = IntakeServer(services)
+            await intake.start()
+            services.intake_url = f"http://{settings.intake_host}:{intake.port}"
         log.info("bot @%s is running", services.bot_username)
         yield application
     finally:
+        if intake is not None:
+            await intake.stop()
+        if services.delivery is not None:
+            await services.delivery.stop()
         if application.updater and application.updater.running:
             await application.updater.stop()
         if application.running:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot
@@ -33,6 +34,8 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     verbs.add_parser("units", help=t("list the units and their liaisons"))
     invite = verbs.add_parser("invite", help=t("make a one-time invitation link"))
     invite.add_argument("who", help=t("a unit, leader or admin"))
+    importer = verbs.add_parser("import", help=t("import letters from a CSV or XLSX file"))
+    importer.add_argument("file", type=Path, help=t("the file to import"))
     return root
 
 
@@ -58,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_units(settings, t))
         if verb == "invite":
             return asyncio.run(_invite(settings, t, args.who))
+        if verb == "import":
+            return asyncio.run(_import(settings, t, args.file))
     except UnitsFileError as exc:
         print(t("The units file is not usable: {error}", error=exc), file=sys.stderr)
         return 2
@@ -121,6 +126,29 @@ async def _invite(settings: Settings, t: Translator, who: str) -> int:
     else:
         print(t("Telegram could not be reached to learn the bot's name. The person should send this to the bot: /start {code}", code=code))
     return 0
+
+
+async def _import(settings: Settings, t: Translator, path: Path) -> int:
+    """Exit 0 when the file was imported, 1 when it was refused (nothing stored)."""
+    from handlers.imports import report_lines
+    from models.importer import import_file
+    from models.letters import Origin
+
+    if not path.is_file():
+        print(t("No such file: {file}", file=path), file=sys.stderr)
+        return 2
+    services = await _open_database(settings)
+    try:
+        async with services.db.transaction() as session:
+            report = await import_file(
+                session, services.rules, path, Origin("cli"), services.now(),
+                tz=settings.tz, resolver=services.resolver,
+            )
+    finally:
+        await services.db.dispose()
+    for line in report_lines(report, t):
+        print(line, file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1
 
 
 async def _bot_username(settings: Settings) -> str | None:

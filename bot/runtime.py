@@ -1,4 +1,4 @@
-"""What every handler, job and API route shares: settings, the database, the unit resolver, and
+"""What every handler, job and API route shares: settings, the database, the rules, the units, and
 the clock (a real one in service; the demo and tests may move time on)."""
 
 from __future__ import annotations
@@ -6,10 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 from models.db import Database
+from models.deadlines import DeadlinePolicy
+from models.letters import Rules
+from models.privacy import Privacy
+from models.routing import UnitProfile
 from models.unit_resolver import UnitResolver
+from scheduler.workdays import WorkdayCalendar
+
+if TYPE_CHECKING:
+    from scheduler.delivery import Delivery
 
 SERVICES_KEY = "services"
 
@@ -18,16 +27,39 @@ def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def rules_from(settings: Settings) -> Rules:
+    deadlines = DeadlinePolicy(
+        tz=settings.tz, handling_days=settings.handling_days, accept_days=settings.accept_days, calendar=WorkdayCalendar()
+    )
+    return Rules(deadlines=deadlines, admin_ids=settings.admin_ids)
+
+
 @dataclass
 class Services:
     settings: Settings
     db: Database
     clock: Callable[[], dt.datetime] = system_clock
     resolver: UnitResolver = field(default_factory=lambda: UnitResolver(()))
+    unit_profiles: list[UnitProfile] = field(default_factory=list)
     bot_username: str = ""
+    intake_url: str = ""
+    delivery: Delivery | None = None
+    rules: Rules = None  # type: ignore[assignment]
+    privacy: Privacy = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.rules is None:
+            self.rules = rules_from(self.settings)
+        if self.privacy is None:
+            self.privacy = Privacy(self.settings.privacy)
 
     def now(self) -> dt.datetime:
         return self.clock()
 
     def local_now(self) -> dt.datetime:
         return self.clock().astimezone(self.settings.tz)
+
+    def notify(self) -> None:
+        """Something was queued: deliver it now rather than at the next poll."""
+        if self.delivery is not None:
+            self.delivery.wake()

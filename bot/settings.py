@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     escalate_after: int = Field(default=3, ge=1, le=60)
     units_file: Path = DEFAULT_UNITS_FILE
     intake_host: str = "127.0.0.1"
-    intake_port: int = Field(default=8080, ge=1, le=65535)
+    intake_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
     intake_token: SecretStr | None = None
     language: Literal["zh_CN", "en"] = "zh_CN"
     privacy: Literal["masked", "full"] = "masked"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import buttons, context, errors, groups, invite, lang, start, units
+from handlers import buttons, context, errors, groups, imports, invite, lang, start, units
 
-FEATURES = (start, lang, units, invite, groups)
+FEATURES = (start, lang, units, invite, groups, imports)
 
 
 def register(application: Application) -> None:

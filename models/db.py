@@ -2,6 +2,9 @@
 
 SQLite is the embedded default: WAL so readers never wait for the writer, foreign keys on (SQLite
 leaves them off), and a busy timeout so the CLI, the intake API and the bot can write side by side.
+Write transactions start with BEGIN IMMEDIATE: a deferred transaction that read first and writes
+later fails at once with "database is locked" when another writer got in between, busy timeout or
+not; taking the write lock up front makes it wait its turn instead.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -27,17 +32,27 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see _sqlite_begin
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    readonly = connection.get_execution_options().get(READONLY, False)
+    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+READONLY = "mailbox_readonly"
 
 
 class Database:
@@ -50,7 +65,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work that may write; committed on leaving, rolled back on an exception."""
         async with self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work: on SQLite it takes no write lock, so it never queues behind
+        writers."""
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options={READONLY: True})
             yield session
 
     async def migrate(self) -> None:
@@ -59,6 +83,34 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def reserve_ids(session: AsyncSession, table: str, count: int) -> list[int]:
+    """Primary keys for a bulk insert, so it can run as one multi-row INSERT without RETURNING
+    (which SQLAlchemy must send row by row when the order of the ids matters). On PostgreSQL
+    they come from the table's sequence; on SQLite the write transaction (BEGIN IMMEDIATE) holds
+    the only write lock, so max(id) cannot move under us."""
+    if count <= 0:
+        return []
+    if session.bind.dialect.name == "postgresql":
+        rows = await session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
+            {"table": table, "count": count},
+        )
+        return [row[0] for row in rows]
+    start = await session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}"))  # noqa: S608 - table names are ours
+    return list(range(start + 1, start + 1 + count))
+
+
+async def insert_new(session: AsyncSession, table: Table, rows: list[dict], unique_column: str) -> set[int]:
+    """Bulk INSERT … ON CONFLICT DO NOTHING: rows whose `unique_column` value is already stored are
+    left out, by the database's own index. Returns the ids of the rows that went in."""
+    if not rows:
+        return set()
+    dialect = session.bind.dialect.name
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    statement = statement.on_conflict_do_nothing(index_elements=[unique_column]).returning(table.c.id)
+    return set((await session.scalars(statement, rows)).all())
 
 
 def alembic_config() -> Config:

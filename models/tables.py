@@ -205,3 +205,37 @@ class LetterMessage(Base):
     message_id: Mapped[int] = mapped_column(BigInteger)
     purpose: Mapped[str] = mapped_column(String(16), default="card")
     sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Outbox(Base):
+    """Messages to send, written in the same transaction as the change they report. A delivery
+    loop sends them afterwards, so nothing is announced that did not happen, and nothing that
+    happened goes unannounced because of a crash or a Telegram outage. `dedupe_key` makes a
+    notice that must go once (a daily nudge) impossible to queue twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", OutboxState), name="state"),
+        Index("ix_outbox_state_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
+    state: Mapped[str] = mapped_column(String(12), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)

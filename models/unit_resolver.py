@@ -111,11 +111,20 @@ class UnitResolver:
                 if text:
                     self._labels.append(_Label(text, *_pinyin(text), unit))
         self._by_id = {u.id: u for u in self.units}
+        self._answers: dict[str, Resolution] = {}  # imports ask for the same few names many times
+
+    def resolve(self, text: str) -> Resolution:
+        answer = self._answers.get(text)
+        if answer is None:
+            answer = self._resolve(text)
+            if len(self._answers) < 10_000:
+                self._answers[text] = answer
+        return answer
 
     def by_id(self, unit_id: int) -> UnitRef | None:
         return self._by_id.get(unit_id)
 
-    def resolve(self, text: str) -> Resolution:
+    def _resolve(self, text: str) -> Resolution:
         query = normalize(text)
         if not query:
             return Resolution(text)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import Member, Role, Unit, UnitKind
+from models.routing import UnitProfile
 from models.unit_resolver import UnitRef, UnitResolver
 
 
@@ -95,6 +96,13 @@ async def build_resolver(session: AsyncSession) -> UnitResolver:
     return UnitResolver(
         UnitRef(u.id, u.name, u.kind, tuple(u.aliases)) for u in await active_units(session)
     )
+
+
+async def unit_profiles(session: AsyncSession) -> list[UnitProfile]:
+    return [
+        UnitProfile(u.id, u.name, u.kind, tuple(u.aliases), tuple(u.keywords), tuple(u.places))
+        for u in await active_units(session)
+    ]
 
 
 async def units_with_liaisons(session: AsyncSession) -> list[tuple[Unit, list[Member]]]:

@@ -23,6 +23,7 @@ from bot.telegram_stand_in import Person, TelegramStandIn
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_ID = 900001
+INTAKE_TOKEN = "intake-secret-for-tests"
 
 
 async def _postgres_reachable() -> bool:
@@ -75,7 +76,8 @@ def make_settings(stand_in: TelegramStandIn, database_url: str, **overrides) -> 
         admin_ids=str(ADMIN_ID),
         language="zh_CN",
         timezone="Asia/Shanghai",
-        intake_token=None,
+        intake_token=INTAKE_TOKEN,
+        intake_port=0,
         webhook_url=None,
         telegram_proxy=None,
     )
@@ -141,3 +143,21 @@ async def join(bot: Harness, person: Person, what: str) -> None:
     welcome = await person.receive()
     assert "欢迎" in welcome.text or "Welcome" in welcome.text, welcome.text
     await bot.admin.receive()  # the admin is told who joined
+
+
+async def greet(person: Person) -> None:
+    """A person's first /start: Telegram lets a bot write only to people who wrote first."""
+    person.send("/start")
+    await person.receive()
+
+
+@pytest.fixture
+async def http(bot) -> AsyncIterator:
+    """An HTTP client for the intake API, with and without the token."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(base_url=bot.services.intake_url) as session:
+        yield session
+
+
+AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}"}

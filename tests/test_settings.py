@@ -234,7 +234,7 @@ def test_bad_reminder_time(env, raw):
         ("ACCEPT_DAYS", "0"),
         ("ACCEPT_DAYS", "31"),
         ("ESCALATE_AFTER", "0"),
-        ("INTAKE_PORT", "0"),
+        ("INTAKE_PORT", "-1"),
         ("INTAKE_PORT", "65536"),
         ("WEBHOOK_PORT", "http"),
     ],

@@ -1,0 +1,139 @@
+"""The HTTP intake API, in the bot's own process and event loop (PRODUCT.md, Intake).
+
+Every route but /healthz needs `Authorization: Bearer <INTAKE_TOKEN>`, compared in constant time.
+A letter is committed before the call answers; the admins' card follows through the outbox.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.runtime import Services
+from locales import Translator
+from models.letter_input import build_record
+from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1024 * 1024
+SERVICES = web.AppKey("services", Services)
+
+
+def _error(status: int, message: str, **extra) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def _bearer_token(request: web.Request, handler):
+    if request.path.startswith("/api/"):
+        services = request.app[SERVICES]
+        expected = services.settings.intake_token.get_secret_value().encode()
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            t = Translator(services.settings.language)
+            return web.json_response(
+                {"error": t("A valid Authorization: Bearer token is required.")}, status=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    return await handler(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        async with services.db.reading() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # a health check reports, it does not raise
+        log.warning("health check: database unreachable: %s", exc)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def post_letter(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    t = Translator(services.settings.language)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, t("The request body is larger than 1 MiB."))
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, t("The body is not valid JSON."))
+    if not isinstance(payload, dict):
+        return _error(422, t("The body must be a JSON object."), errors={})
+    raw = {key: payload.get(key) for key in ("external_id", "title", "content", "sender_name", "sender_phone", "received_at", "type", "unit")}
+    now = services.now()
+    record = build_record(raw, tz=services.settings.tz, resolver=services.resolver, now=now, history=False)
+    if isinstance(record, list):
+        errors = {e.field: t(e.message, **e.values) for e in record}
+        return _error(422, t("Some fields are not valid."), errors=errors)
+    try:
+        async with services.db.transaction() as session:
+            letter, created = await ingest(session, services.rules, record, Origin("api"), now)
+            body_json = letter_json(letter, await unit_name(session, letter.unit_id), services.settings.tz)
+    except LetterError as exc:
+        return _error(409, t(exc.message, **exc.values))
+    services.notify()
+    return web.json_response(body_json, status=201 if created else 200)
+
+
+async def get_letter_by_id(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    t = Translator(services.settings.language)
+    raw_id = request.match_info["letter_id"]
+    letter = None
+    if raw_id.isdigit() and len(raw_id) < 12:
+        async with services.db.reading() as session:
+            letter = await get_letter(session, int(raw_id))
+            unit = await unit_name(session, letter.unit_id) if letter else None
+    if letter is None:
+        return _error(404, t("There is no letter #{id}.", id=raw_id[:20]))
+    return web.json_response(letter_json(letter, unit, services.settings.tz))
+
+
+async def find_letters(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    t = Translator(services.settings.language)
+    external_id = request.query.get("external_id", "").strip()
+    if not external_id:
+        return _error(422, t("Some fields are not valid."), errors={"external_id": t("is required")})
+    async with services.db.reading() as session:
+        letter = await find_by_external_id(session, external_id)
+        found = [letter_json(letter, await unit_name(session, letter.unit_id), services.settings.tz)] if letter else []
+    return web.json_response({"letters": found})
+
+
+def intake_app(services: Services) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_bearer_token])
+    app[SERVICES] = services
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/api/letters", post_letter)
+    app.router.add_get("/api/letters", find_letters)
+    app.router.add_get("/api/letters/{letter_id}", get_letter_by_id)
+    return app
+
+
+class IntakeServer:
+    def __init__(self, services: Services):
+        self.services = services
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        settings = self.services.settings
+        self._runner = web.AppRunner(intake_app(self.services), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.intake_host, settings.intake_port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        log.info("intake API listening on %s:%s", settings.intake_host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

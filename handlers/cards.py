@@ -1,0 +1,105 @@
+"""How a letter looks in chat: the admins' card, the unit's card, and the words for its state.
+Citizen text is masked per PRIVACY and always escaped; long content is shortened with a note."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from handlers.render import esc
+from locales import N_, Translator
+from models.privacy import Privacy
+from models.routing import UnitProfile, suggest_units
+from models.tables import Letter, LetterStatus
+
+CONTENT_LIMIT = 1500  # characters of content on a card; the whole letter fits well under 4096
+
+STATUS_LABELS = {
+    LetterStatus.NEW: N_("awaiting assignment"),
+    LetterStatus.ASSIGNED: N_("assigned, not yet signed for"),
+    LetterStatus.ACCEPTED: N_("signed for, being handled"),
+    LetterStatus.DONE: N_("closed"),
+    LetterStatus.RETURNED: N_("returned by the unit"),
+    LetterStatus.INVALID: N_("invalid"),
+}
+TYPE_LABELS = {"咨询": N_("consultation"), "求助": N_("request for help"), "建议": N_("suggestion"), "投诉": N_("complaint"), "举报": N_("report of wrongdoing")}
+
+
+def status_label(status: str, t: Translator) -> str:
+    return t(STATUS_LABELS[LetterStatus(status)])
+
+
+def local_time(moment: dt.datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+def shortened(text: str, limit: int, t: Translator) -> str:
+    """Cut before escaping, so no entity is ever cut in half."""
+    if len(text) <= limit:
+        return esc(text)
+    return esc(text[:limit].rstrip()) + "…\n" + t("(shortened: {total} characters in all; /letter shows the full text)", total=len(text))
+
+
+def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo) -> str:
+    sender = (letter.sender_name,)
+    lines = [f"<b>{esc(privacy.text(letter.title, names=sender))}</b>"]
+    facts = [t("Received {time}", time=local_time(letter.received_at, tz))]
+    if letter.type:
+        facts.append(t(TYPE_LABELS.get(letter.type, letter.type)))
+    lines.append(" · ".join(facts))
+    who = " ".join(p for p in (privacy.name(letter.sender_name), privacy.phone(letter.sender_phone)) if p)
+    if who:
+        lines.append(t("From: {sender}", sender=esc(who)))
+    state = status_label(letter.status, t)
+    if unit:
+        state = t("{state} — {unit}", state=state, unit=esc(unit))
+    lines.append(t("Status: {state}", state=state))
+    if letter.due_date and letter.status in (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED):
+        due = letter.due_date.isoformat()
+        lines.append(t("Due: {date} (estimated)", date=due) if letter.due_estimated else t("Due: {date}", date=due))
+    if letter.status == LetterStatus.INVALID and letter.invalid_reason:
+        lines.append(t("Reason: {reason}", reason=esc(letter.invalid_reason)))
+    if letter.status == LetterStatus.RETURNED and letter.return_reason:
+        lines.append(t("Returned because: {reason}", reason=esc(letter.return_reason)))
+    if letter.content:
+        lines.append("")
+        lines.append(shortened(privacy.text(letter.content, names=sender), CONTENT_LIMIT, t))
+    return "\n".join(lines)
+
+
+def admin_card(
+    letter: Letter, unit: str | None, units: list[UnitProfile], t: Translator, privacy: Privacy, tz: ZoneInfo
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    heading = t("📨 Letter #{id}", id=letter.id)
+    if letter.external_id:
+        heading += t(" (website no. {number})", number=esc(letter.external_id))
+    text = heading + "\n" + letter_body(letter, unit, t, privacy, tz)
+    if letter.status not in (LetterStatus.NEW, LetterStatus.RETURNED):
+        return text, None
+    suggestions = suggest_units(f"{letter.title}\n{letter.content}", units, exclude=letter.unit_id)
+    rows = [[InlineKeyboardButton(t("Assign to {unit}", unit=u.name), callback_data=f"letter:assign:{letter.id}:{u.id}")] for u in suggestions]
+    rows.append([
+        InlineKeyboardButton(t("Another unit…"), callback_data=f"letter:units:{letter.id}:0"),
+        InlineKeyboardButton(t("Invalid…"), callback_data=f"letter:invalid:{letter.id}"),
+    ])
+    return text, InlineKeyboardMarkup(rows)
+
+
+def unit_card(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo) -> tuple[str, InlineKeyboardMarkup | None]:
+    text = t("📬 Letter #{id} for {unit}", id=letter.id, unit=esc(unit or "")) + "\n" + letter_body(letter, unit, t, privacy, tz)
+    if letter.status == LetterStatus.ASSIGNED:
+        text += "\n\n" + t("Reply to this message with your answer to close the letter.")
+        buttons = [
+            InlineKeyboardButton(t("Sign for"), callback_data=f"letter:accept:{letter.id}"),
+            InlineKeyboardButton(t("Return"), callback_data=f"letter:return:{letter.id}"),
+        ]
+    elif letter.status == LetterStatus.ACCEPTED:
+        text += "\n\n" + t("Reply to this message with your answer to close the letter.")
+        buttons = [InlineKeyboardButton(t("Return"), callback_data=f"letter:return:{letter.id}")]
+    else:
+        return text, None
+    buttons.append(InlineKeyboardButton(t("Close"), callback_data=f"letter:done:{letter.id}"))
+    buttons.append(InlineKeyboardButton(t("Ask for more time"), callback_data=f"letter:extend:{letter.id}"))
+    return text, InlineKeyboardMarkup([buttons[:2], buttons[2:]])

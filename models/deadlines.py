@@ -1,0 +1,41 @@
+"""Deadlines: counted in Chinese working days from the day of assignment, that day not counted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from scheduler.workdays import WorkdayCalendar
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    accept_due: dt.date
+    due_date: dt.date
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    tz: ZoneInfo
+    handling_days: int = 5
+    accept_days: int = 1
+    calendar: WorkdayCalendar = field(default_factory=WorkdayCalendar)
+    handling_by_type: Mapping[str, int] = field(default_factory=dict)
+    accept_by_type: Mapping[str, int] = field(default_factory=dict)
+
+    def local_date(self, moment: dt.datetime) -> dt.date:
+        return moment.astimezone(self.tz).date()
+
+    def for_assignment(self, assigned_at: dt.datetime, letter_type: str | None = None) -> Deadlines:
+        day = self.local_date(assigned_at)
+        handling = self.handling_by_type.get(letter_type or "", self.handling_days)
+        accept = self.accept_by_type.get(letter_type or "", self.accept_days)
+        due, due_guessed = self.calendar.add_workdays(day, handling)
+        accept_due, accept_guessed = self.calendar.add_workdays(day, accept)
+        return Deadlines(accept_due, due, due_guessed or accept_guessed)
+
+    def extended(self, due_date: dt.date, days: int) -> tuple[dt.date, bool]:
+        return self.calendar.add_workdays(due_date, days)

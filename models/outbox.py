@@ -1,0 +1,59 @@
+"""Queueing messages in the same transaction as the change they report (see `Outbox`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.tables import Member, Outbox, Role, UnitChat
+
+
+class Kind:
+    """What a queued message is; the delivery loop renders each kind."""
+
+    LETTER_NEW = "letter_new"  # the admins' card for a new letter
+    LETTER_CARD = "letter_card"  # the unit's card for an assigned letter
+    REFRESH_CARDS = "refresh_cards"  # edit every card of a letter to show where it stands
+    IMPORT_SUMMARY = "import_summary"  # one message per bulk import
+
+
+def enqueue(
+    session: AsyncSession,
+    chat_ids: Iterable[int],
+    kind: str,
+    *,
+    letter_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> None:
+    for chat_id in dict.fromkeys(chat_ids):
+        key = f"{dedupe_key}:{chat_id}" if dedupe_key else None
+        session.add(Outbox(chat_id=chat_id, kind=kind, letter_id=letter_id, payload=payload or {}, dedupe_key=key))
+
+
+def enqueue_refresh(session: AsyncSession, letter_id: int) -> None:
+    """chat_id 0: the edit goes to every chat that holds a card of the letter."""
+    session.add(Outbox(chat_id=0, kind=Kind.REFRESH_CARDS, letter_id=letter_id, payload={}))
+
+
+async def admin_chat_ids(session: AsyncSession, bootstrap_ids: frozenset[int]) -> list[int]:
+    invited = (await session.scalars(select(Member.telegram_id).where(Member.role == Role.ADMIN))).all()
+    return sorted(set(bootstrap_ids) | set(invited))
+
+
+async def leader_chat_ids(session: AsyncSession) -> list[int]:
+    return sorted((await session.scalars(select(Member.telegram_id).where(Member.role == Role.LEADER))).all())
+
+
+async def unit_chat_ids(session: AsyncSession, unit_id: int) -> list[int]:
+    """The unit's liaisons, each in private, and the unit's bound groups."""
+    liaisons = (
+        await session.scalars(
+            select(Member.telegram_id).where(Member.role == Role.LIAISON, Member.unit_id == unit_id).order_by(Member.id)
+        )
+    ).all()
+    groups = (await session.scalars(select(UnitChat.chat_id).where(UnitChat.unit_id == unit_id))).all()
+    return [*liaisons, *groups]

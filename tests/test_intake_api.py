@@ -1,0 +1,137 @@
+"""The HTTP intake API over real HTTP, with the bot and the loopback Bot API behind it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from models.tables import Letter, LetterEvent
+from tests.conftest import AUTH, greet
+
+LETTER = {
+    "external_id": "W2019-0001",
+    "title": "八仙镇<b>路灯</b>不亮 & 无人管",
+    "content": "我叫张三，电话13812341234，身份证61092619900101123X。八仙镇村道路灯坏了三个月。<script>alert(1)</script>",
+    "sender_name": "张三",
+    "sender_phone": "13812341234",
+    "received_at": "2019-03-05T10:00:00+08:00",
+    "type": "投诉",
+}
+
+
+async def count_letters(bot) -> int:
+    async with bot.services.db.reading() as session:
+        return await session.scalar(select(func.count()).select_from(Letter))
+
+
+async def test_healthz_is_open_and_everything_else_needs_the_token(bot, http):
+    response = await http.get("/healthz")
+    assert response.status == 200 and (await response.json())["status"] == "ok"
+    for method, path in (("POST", "/api/letters"), ("GET", "/api/letters/1"), ("GET", "/api/letters?external_id=x")):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+            response = await http.request(method, path, headers=headers, json=LETTER)
+            assert response.status == 401, (method, path, headers)
+            assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert await count_letters(bot) == 0
+
+
+async def test_a_letter_is_stored_once_and_the_admins_see_it_masked_and_escaped(bot, http):
+    await greet(bot.admin)
+    response = await http.post("/api/letters", json=LETTER, headers=AUTH)
+    assert response.status == 201
+    body = await response.json()
+    assert body["external_id"] == "W2019-0001" and body["status"] == "new" and body["unit"] is None
+    assert body["received_at"] == "2019-03-05T10:00:00+08:00"
+    assert set(body) == {"id", "external_id", "status", "unit", "received_at", "assigned_at", "accepted_at",
+                         "due_date", "due_estimated", "done_at", "reply", "extensions"}
+
+    again = await http.post("/api/letters", json={**LETTER, "title": "changed"}, headers=AUTH)
+    assert again.status == 200 and (await again.json())["id"] == body["id"]
+    assert await count_letters(bot) == 1
+
+    card = await bot.admin.receive()
+    assert f"#{body['id']}" in card.text and "W2019-0001" in card.text
+    assert "八仙镇<b>路灯</b>不亮 & 无人管" in card.text  # arrives as typed, not as markup
+    assert "<script>alert(1)</script>" in card.text
+    assert "张**" in card.text and "张三" not in card.text
+    assert "138****1234" in card.text and "13812341234" not in card.text
+    assert "610926********123X" in card.text and "61092619900101123X" not in card.text
+    assert card.button("八仙镇").startswith(f"letter:assign:{body['id']}:")
+    assert card.button(f"letter:invalid:{body['id']}")
+    assert bot.api.pending(bot.admin.id) == []  # one card, not one per post
+
+    async with bot.services.db.reading() as session:
+        stored = await session.get(Letter, body["id"])
+        assert stored.sender_name == "张三" and stored.sender_phone == "13812341234"  # whole in the database
+        events = (await session.scalars(select(LetterEvent.action).where(LetterEvent.letter_id == stored.id))).all()
+        assert events == ["received"]
+
+
+async def test_racing_posts_make_one_letter(bot, http):
+    responses = await asyncio.gather(*(http.post("/api/letters", json=LETTER, headers=AUTH) for _ in range(12)))
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [200] * 11 + [201]
+    ids = {(await r.json())["id"] for r in responses}
+    assert len(ids) == 1 and await count_letters(bot) == 1
+
+
+async def test_bad_input_is_refused_naming_each_field(bot, http):
+    response = await http.post("/api/letters", data=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status == 400
+    response = await http.post("/api/letters", json=[LETTER], headers=AUTH)
+    assert response.status == 422
+    response = await http.post("/api/letters", data=b"x" * (1024 * 1024 + 1), headers=AUTH)
+    assert response.status == 413
+
+    bad = {"external_id": "W2", "content": 42, "received_at": "yesterday", "unit": "火星局", "type": "抱怨", "sender_name": "张" * 101}
+    response = await http.post("/api/letters", json=bad, headers=AUTH)
+    assert response.status == 422
+    errors = (await response.json())["errors"]
+    assert set(errors) == {"title", "content", "received_at", "unit", "type", "sender_name"}
+    assert "必填" in errors["title"]
+
+    response = await http.post("/api/letters", json={**LETTER, "external_id": "W3", "unit": "县"}, headers=AUTH)
+    assert response.status == 422 and "县住建局" in (await response.json())["errors"]["unit"]
+    response = await http.post("/api/letters", json={**LETTER, "external_id": "W4", "received_at": "2099-01-01T00:00:00+08:00"}, headers=AUTH)
+    assert response.status == 422 and "received_at" in (await response.json())["errors"]
+    assert await count_letters(bot) == 0
+
+
+async def test_reading_letters_back(bot, http):
+    created = await (await http.post("/api/letters", json=LETTER, headers=AUTH)).json()
+    response = await http.get(f"/api/letters/{created['id']}", headers=AUTH)
+    assert response.status == 200 and await response.json() == created
+    assert (await http.get("/api/letters/999999", headers=AUTH)).status == 404
+    assert (await http.get("/api/letters/abc", headers=AUTH)).status == 404
+    found = await (await http.get("/api/letters", params={"external_id": "W2019-0001"}, headers=AUTH)).json()
+    assert found == {"letters": [created]}
+    assert await (await http.get("/api/letters", params={"external_id": "nope"}, headers=AUTH)).json() == {"letters": []}
+    assert (await http.get("/api/letters", headers=AUTH)).status == 422
+
+
+async def test_a_letter_with_a_unit_is_assigned_and_the_unit_told(bot, http):
+    from tests.conftest import join
+
+    liaison = bot.person(1101, "八仙联络员")
+    await join(bot, liaison, "八仙镇")
+    response = await http.post("/api/letters", json={**LETTER, "unit": "baxian"}, headers=AUTH)
+    body = await response.json()
+    assert response.status == 201 and body["status"] == "assigned" and body["unit"] == "八仙镇"
+    # Assigned on Monday 2026-11-30 (the test clock): five working days later is Monday 2026-12-07.
+    assert body["due_date"] == "2026-12-07" and body["due_estimated"] is False
+    card = await liaison.receive()
+    assert "八仙镇" in card.text and "2026-12-07" in card.text
+    assert {data for _, data in card.buttons} == {
+        f"letter:accept:{body['id']}", f"letter:return:{body['id']}", f"letter:done:{body['id']}", f"letter:extend:{body['id']}",
+    }
+    assert "张**" in card.text
+
+
+async def test_long_content_is_shortened_not_refused(bot, http):
+    await greet(bot.admin)
+    long_letter = {**LETTER, "content": "路灯坏了&" * 2000}
+    response = await http.post("/api/letters", json=long_letter, headers=AUTH)
+    assert response.status == 201
+    card = await bot.admin.receive()
+    assert len(card.text) < 4096 and "已截断" in card.text
