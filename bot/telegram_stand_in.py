@@ -138,6 +138,10 @@ class Person:
         message = self.api.new_incoming(self, chat or self.chat, text=text, reply_to=reply_to)
         return message
 
+    def forward(self, text: str, sender_name: str = "某网友") -> dict:
+        """Forwards someone else's message (a hidden user, as most forwards from citizens are)."""
+        return self.api.new_incoming(self, self.chat, text=text, forward_from=sender_name)
+
     def send_document(self, content: bytes, file_name: str, mime_type: str, chat: dict | None = None, caption: str | None = None) -> dict:
         file_id = self.api.store_file(content, file_name)
         document = {"file_id": file_id, "file_unique_id": file_id + "u", "file_name": file_name, "mime_type": mime_type, "file_size": len(content)}
@@ -218,7 +222,7 @@ class TelegramStandIn:
         for _ in range(times):
             self.faults.append(Fault(method, status, description, retry_after, drop_connection, delay))
 
-    def new_incoming(self, person: Person, chat: dict, *, text: str | None = None, reply_to: SentMessage | None = None, document: dict | None = None, caption: str | None = None) -> dict:
+    def new_incoming(self, person: Person, chat: dict, *, text: str | None = None, reply_to: SentMessage | None = None, document: dict | None = None, caption: str | None = None, forward_from: str | None = None) -> dict:
         chat_id = chat["id"]
         if chat["type"] == "private":
             self.started.add(person.id)
@@ -236,6 +240,9 @@ class TelegramStandIn:
                 message["caption"] = caption
         if reply_to is not None:
             message["reply_to_message"] = self.messages[(reply_to.chat_id, reply_to.message_id)]
+        if forward_from is not None:
+            message["forward_origin"] = {"type": "hidden_user", "sender_user_name": forward_from, "date": int(time.time()) - 60}
+            message.pop("entities", None)
         self.messages[(chat_id, message["message_id"])] = message
         self._push({"message": message})
         return message

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import buttons, context, errors, groups, imports, invite, lang, start, units
+from handlers import buttons, context, dispatch, errors, groups, imports, invite, lang, newletter, start, units
 
-FEATURES = (start, lang, units, invite, groups, imports)
+# The /new conversation comes first: while it runs, its steps take the admin's text.
+FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch)
 
 
 def register(application: Application) -> None:

@@ -12,6 +12,7 @@ from handlers.render import esc
 from locales import N_, Translator
 from models.privacy import Privacy
 from models.routing import UnitProfile, suggest_units
+from models.letters import LetterError
 from models.tables import Letter, LetterStatus
 
 CONTENT_LIMIT = 1500  # characters of content on a card; the whole letter fits well under 4096
@@ -103,3 +104,9 @@ def unit_card(letter: Letter, unit: str | None, t: Translator, privacy: Privacy,
     buttons.append(InlineKeyboardButton(t("Close"), callback_data=f"letter:done:{letter.id}"))
     buttons.append(InlineKeyboardButton(t("Ask for more time"), callback_data=f"letter:extend:{letter.id}"))
     return text, InlineKeyboardMarkup([buttons[:2], buttons[2:]])
+
+
+def refusal(error: LetterError, t: Translator) -> str:
+    """A domain refusal in the reader's words; a raw status becomes its label."""
+    values = {k: status_label(v, t) if k == "status" else esc(v) for k, v in error.values.items()}
+    return t(error.message, **values)

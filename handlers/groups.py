@@ -32,7 +32,7 @@ async def bind_command(update: Update, context: BotContext) -> None:
         if actor.role is Role.LIAISON:
             await _bind(update, context, actor.unit_id, actor.unit_name)
         else:
-            await message.reply_text(t("Usage: /bind <unit>"))
+            await message.reply_text(esc(t("Usage: /bind <unit>")))
         return
     resolution = context.services.resolver.resolve(argument)
     if resolution.unit:

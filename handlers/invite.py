@@ -28,7 +28,7 @@ async def invite_command(update: Update, context: BotContext) -> None:
         return
     argument = command_args(message.text)
     if not argument:
-        await message.reply_text(t("Usage: /invite <unit>, /invite leader or /invite admin"))
+        await message.reply_text(esc(t("Usage: /invite <unit>, /invite leader or /invite admin")))
         return
     role = ROLE_WORDS.get(argument.lower())
     if role is not None:

@@ -32,6 +32,8 @@ class MenuCommand:
 COMMANDS: tuple[MenuCommand, ...] = (
     MenuCommand("start", N_("Start, or join with an invitation"), EVERYONE),
     MenuCommand("help", N_("What I can do for you"), MEMBERS, in_groups=True),
+    MenuCommand("new", N_("Type in a new letter"), ADMINS),
+    MenuCommand("invalid", N_("Mark a letter invalid"), ADMINS, N_("<id> <reason>")),
     MenuCommand("units", N_("Towns and departments, with their liaisons"), MEMBERS),
     MenuCommand("invite", N_("Invite a liaison, a leader or an admin"), ADMINS, N_("<unit>|leader|admin")),
     MenuCommand("bind", N_("Bind this group to a unit"), frozenset({Role.ADMIN, Role.LIAISON}), N_("[unit]"), in_groups=True),

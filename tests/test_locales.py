@@ -83,3 +83,16 @@ def test_lang_arguments():
     assert parse_language(" EN ") == "en"
     assert parse_language("中文") == "zh_CN"
     assert parse_language("fr") is None
+
+
+def test_markup_characters_only_where_the_code_escapes_them():
+    """Replies use HTML: a message with < or & must be one the code passes through esc()
+    (usage lines) — anything else would be refused by Telegram."""
+    escaped_at_use = {"<unit>|leader|admin", "<id> <reason>", "[unit]"}
+    for language in LANGUAGES:
+        for message in catalog(language):
+            if not message.id:
+                continue
+            text = message.string or ""
+            if "<" in text or "&" in text or "<" in message.id:
+                assert message.id.startswith("Usage:") or message.id in escaped_at_use, (language, message.id)

@@ -182,3 +182,11 @@ async def test_citizen_like_text_is_escaped(bot):
     admin.send("/invite <b>&amp")
     answer = await admin.receive()
     assert "<b>&amp" in answer.text
+
+
+async def test_usage_lines_arrive_intact(bot):
+    bot.admin.send("/invite")
+    assert "/invite <单位>" in (await bot.admin.receive()).text
+    group = bot.api.group("测试群")
+    bot.admin.send("/bind", chat=group)
+    assert "/bind <单位>" in (await bot.admin.receive(chat=group)).text

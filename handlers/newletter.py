@@ -1,0 +1,180 @@
+"""/new: an admin types a letter in, step by step (title, content, sender, phone, received time),
+and may /cancel at any step. Forwarding a message to the bot starts the same exchange with the
+forwarded text as the content."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
+
+from handlers.cards import refusal
+from handlers.context import BotContext
+from handlers.render import esc
+from models.letter_input import LIMITS, build_record, parse_datetime
+from models.letters import LetterError, Origin, ingest
+from models.permissions import Action, can
+
+TITLE, CONTENT, SENDER, PHONE, RECEIVED = range(5)
+DRAFT = "new_letter"
+TIMEOUT_SECONDS = 30 * 60
+TEXT = filters.TEXT & ~filters.COMMAND
+
+
+def _draft(context: BotContext) -> dict:
+    return context.user_data.setdefault(DRAFT, {})
+
+
+async def start_new(update: Update, context: BotContext) -> int:
+    if not can(context.actor, Action.MANAGE_LETTERS):
+        await update.effective_message.reply_text(context.t("Only administrators may do this."))
+        return ConversationHandler.END
+    context.user_data[DRAFT] = {}
+    await update.effective_message.reply_text(
+        context.t("A new letter. Send its title (/cancel stops at any step, nothing is saved).")
+    )
+    return TITLE
+
+
+async def start_from_forward(update: Update, context: BotContext) -> int:
+    message = update.effective_message
+    if not can(context.actor, Action.MANAGE_LETTERS):
+        await message.reply_text(context.t("Only administrators may do this."))
+        return ConversationHandler.END
+    content = message.text.strip()
+    context.user_data[DRAFT] = {"content": content}
+    await message.reply_text(
+        context.t("A new letter from the forwarded message. Send its title, or /skip to use the first line (/cancel stops).")
+    )
+    return TITLE
+
+
+async def got_title(update: Update, context: BotContext) -> int:
+    text = update.effective_message.text.strip()
+    if len(text) > LIMITS["title"]:
+        await update.effective_message.reply_text(context.t("That title is too long (at most {limit} characters). Send a shorter one.", limit=LIMITS["title"]))
+        return TITLE
+    _draft(context)["title"] = text
+    return await _after_title(update, context)
+
+
+async def skip_title(update: Update, context: BotContext) -> int:
+    content = _draft(context).get("content", "")
+    if not content:
+        await update.effective_message.reply_text(context.t("A title is needed. Send it, please."))
+        return TITLE
+    _draft(context)["title"] = content.splitlines()[0][:60]
+    return await _after_title(update, context)
+
+
+async def _after_title(update: Update, context: BotContext) -> int:
+    if _draft(context).get("content"):
+        return await _ask_sender(update, context)
+    await update.effective_message.reply_text(context.t("Send the content of the letter."))
+    return CONTENT
+
+
+async def got_content(update: Update, context: BotContext) -> int:
+    _draft(context)["content"] = update.effective_message.text
+    return await _ask_sender(update, context)
+
+
+async def _ask_sender(update: Update, context: BotContext) -> int:
+    await update.effective_message.reply_text(context.t("The sender's name? (/skip if unknown)"))
+    return SENDER
+
+
+async def got_sender(update: Update, context: BotContext) -> int:
+    _draft(context)["sender_name"] = update.effective_message.text
+    return await _ask_phone(update, context)
+
+
+async def skip_sender(update: Update, context: BotContext) -> int:
+    return await _ask_phone(update, context)
+
+
+async def _ask_phone(update: Update, context: BotContext) -> int:
+    await update.effective_message.reply_text(context.t("The sender's phone number? (/skip if unknown)"))
+    return PHONE
+
+
+async def got_phone(update: Update, context: BotContext) -> int:
+    _draft(context)["sender_phone"] = update.effective_message.text
+    return await _ask_received(update, context)
+
+
+async def skip_phone(update: Update, context: BotContext) -> int:
+    return await _ask_received(update, context)
+
+
+async def _ask_received(update: Update, context: BotContext) -> int:
+    await update.effective_message.reply_text(context.t("When was it received? For example 2019-03-05 10:00. /skip means now."))
+    return RECEIVED
+
+
+async def got_received(update: Update, context: BotContext) -> int:
+    text = update.effective_message.text
+    if parse_datetime(text, context.services.settings.tz) is None:
+        await update.effective_message.reply_text(context.t("That is not a date and time. For example 2019-03-05 10:00, or /skip for now."))
+        return RECEIVED
+    _draft(context)["received_at"] = text
+    return await _save(update, context)
+
+
+async def skip_received(update: Update, context: BotContext) -> int:
+    _draft(context)["received_at"] = context.services.now()
+    return await _save(update, context)
+
+
+async def _save(update: Update, context: BotContext) -> int:
+    services = context.services
+    t = context.t
+    draft = context.user_data.pop(DRAFT, {})
+    now = services.now()
+    record = build_record(draft, tz=services.settings.tz, resolver=services.resolver, now=now, history=False)
+    if isinstance(record, list):
+        problems = "\n".join(f"{e.field}: {t(e.message, **e.values)}" for e in record)
+        await update.effective_message.reply_text(t("The letter was not saved:\n{problems}\nStart again with /new.", problems=esc(problems)))
+        return ConversationHandler.END
+    origin = Origin("person", context.actor, update.effective_chat.id)
+    try:
+        async with services.db.transaction() as session:
+            letter, _ = await ingest(session, services.rules, record, origin, now)
+    except LetterError as exc:
+        await update.effective_message.reply_text(refusal(exc, t))
+        return ConversationHandler.END
+    services.notify()
+    await update.effective_message.reply_text(t("Saved as letter #{id}. Its card follows, to assign it.", id=letter.id))
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, context: BotContext) -> int:
+    context.user_data.pop(DRAFT, None)
+    await update.effective_message.reply_text(context.t("Cancelled. Nothing was saved."))
+    return ConversationHandler.END
+
+
+async def timed_out(update: Update, context: BotContext) -> None:
+    context.user_data.pop(DRAFT, None)
+
+
+def handlers() -> list:
+    private = filters.ChatType.PRIVATE
+    return [
+        ConversationHandler(
+            entry_points=[
+                CommandHandler("new", start_new, filters=private),
+                MessageHandler(private & filters.FORWARDED & filters.TEXT, start_from_forward),
+            ],
+            states={
+                TITLE: [MessageHandler(TEXT, got_title), CommandHandler("skip", skip_title)],
+                CONTENT: [MessageHandler(TEXT, got_content)],
+                SENDER: [MessageHandler(TEXT, got_sender), CommandHandler("skip", skip_sender)],
+                PHONE: [MessageHandler(TEXT, got_phone), CommandHandler("skip", skip_phone)],
+                RECEIVED: [MessageHandler(TEXT, got_received), CommandHandler("skip", skip_received)],
+                ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, timed_out)],
+            },
+            fallbacks=[CommandHandler("cancel", cancel)],
+            conversation_timeout=TIMEOUT_SECONDS,
+            name="new_letter",
+        )
+    ]

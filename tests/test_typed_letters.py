@@ -1,0 +1,142 @@
+"""Letters typed in with /new or forwarded, and the admins' card: assign and invalid."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models.tables import Letter, LetterEvent
+from tests.conftest import greet, join
+
+
+async def stored(bot) -> list[Letter]:
+    async with bot.services.db.reading() as session:
+        return list((await session.scalars(select(Letter).order_by(Letter.id))).all())
+
+
+async def test_new_letter_step_by_step(bot):
+    admin = bot.admin
+    admin.send("/new")
+    assert "标题" in (await admin.receive()).text
+    admin.send("西河镇<自来水>停水 & 无人管")
+    assert "内容" in (await admin.receive()).text
+    admin.send("西河镇老街停水三天了，电话 13912345678")
+    assert "姓名" in (await admin.receive()).text
+    admin.send("/skip")
+    assert "电话" in (await admin.receive()).text
+    admin.send("13912345678")
+    assert "时间" in (await admin.receive()).text
+    admin.send("明天上午")
+    assert "不是有效" in (await admin.receive()).text
+    admin.send("2019-03-05 10:00")
+    saved = await admin.receive()
+    assert "#1" in saved.text
+    card = await admin.receive()  # the card, to assign it
+    assert "西河镇<自来水>停水 & 无人管" in card.text and "139****5678" in card.text
+    assert card.button("西河镇").startswith("letter:assign:1:")
+    [letter] = await stored(bot)
+    assert letter.sender_phone == "13912345678" and letter.sender_name is None and letter.external_id is None
+
+
+async def test_cancel_at_any_step_saves_nothing(bot):
+    admin = bot.admin
+    admin.send("/new")
+    await admin.receive()
+    admin.send("标题")
+    await admin.receive()
+    admin.send("/cancel")
+    assert "取消" in (await admin.receive()).text
+    admin.send("这句话不再是内容")
+    admin.send("/help")
+    assert "/new" in (await admin.receive()).text  # the chatter above got no answer
+    assert await stored(bot) == []
+
+
+async def test_forwarded_message_starts_a_letter(bot):
+    admin = bot.admin
+    admin.forward("县城管局执法人员态度恶劣\n昨天在城关镇摆摊被没收")
+    assert "转发" in (await admin.receive()).text
+    admin.send("/skip")  # the title becomes the first line
+    await admin.receive()
+    admin.send("李某")
+    await admin.receive()
+    admin.send("/skip")
+    await admin.receive()
+    admin.send("/skip")
+    assert "#1" in (await admin.receive()).text
+    [letter] = await stored(bot)
+    assert letter.title == "县城管局执法人员态度恶劣" and "摆摊" in letter.content and letter.sender_name == "李某"
+
+
+async def test_strangers_and_liaisons_cannot_type_letters(bot):
+    liaison = bot.person(1401, "赵联络")
+    await join(bot, liaison, "城关镇")
+    liaison.send("/new")
+    assert "只有管理员" in (await liaison.receive()).text
+    liaison.forward("随便转发一条")
+    assert "只有管理员" in (await liaison.receive()).text
+    assert await stored(bot) == []
+
+
+async def test_assign_from_the_card_tells_the_unit_and_updates_the_card(bot):
+    admin = bot.admin
+    liaison = bot.person(1402, "钱联络")
+    await join(bot, liaison, "西河镇")
+    admin.send("/new")
+    for answer in ("西河镇停水", "老街停水三天", "/skip", "/skip", "/skip"):
+        await admin.receive()
+        admin.send(answer)
+    await admin.receive()
+    card = await admin.receive()
+
+    callback = admin.press(card, card.button("西河镇"))
+    assert "西河镇" in (await admin.answer_to(callback))["text"]
+    unit_card = await liaison.receive()
+    assert "西河镇" in unit_card.text and unit_card.button("签收") == "letter:accept:1"
+    edited = await admin.receive()
+    assert edited.kind == "edit" and edited.message_id == card.message_id and not edited.buttons
+    assert "已交办" in edited.text
+
+    callback = admin.press(card, card.button("西河镇"))  # pressed twice: refused, nothing doubles
+    assert "不能交办" in (await admin.answer_to(callback))["text"]
+    callback = liaison.press(unit_card, "letter:assign:1:3")  # a forged admin button
+    assert "只有管理员" in (await liaison.answer_to(callback))["text"]
+    async with bot.services.db.reading() as session:
+        actions = (await session.scalars(select(LetterEvent.action).where(LetterEvent.letter_id == 1))).all()
+    assert actions == ["received", "assigned"]
+
+
+async def test_any_unit_by_pages_and_invalid_with_reasons(bot):
+    admin = bot.admin
+    admin.send("/new")
+    for answer in ("没有地名的来信", "内容", "/skip", "/skip", "/skip"):
+        await admin.receive()
+        admin.send(answer)
+    await admin.receive()
+    card = await admin.receive()
+    assert [text for text, _ in card.buttons] == ["其他单位…", "无效…"]  # no suggestion fits
+
+    admin.press(card, card.button("其他单位"))
+    page = await admin.receive()
+    assert page.buttons[0] == ("城关镇", "letter:assign:1:1") and page.button("下一页") == "letter:units:1:1"
+    admin.press(page, page.button("下一页"))
+    second = await admin.receive()
+    assert second.buttons[0][0] == "长安镇"  # the ninth unit of the file
+    admin.press(second, second.button("返回"))
+    back = await admin.receive()
+    assert [text for text, _ in back.buttons] == ["其他单位…", "无效…"]
+
+    admin.press(back, back.button("无效"))
+    reasons = await admin.receive()
+    callback = admin.press(reasons, reasons.button("重复来信"))
+    assert "无效" in (await admin.answer_to(callback))["text"]
+    refreshed = await admin.receive()
+    assert "重复来信" in refreshed.text and not refreshed.buttons
+    [letter] = await stored(bot)
+    assert letter.status == "invalid" and letter.invalid_reason == "重复来信"
+
+    admin.send("/invalid 1 又一次")
+    assert "不能标为无效" in (await admin.receive()).text
+    admin.send("/invalid 99 不存在")
+    assert "没有 #99 号信件" in (await admin.receive()).text
+    admin.send("/invalid")
+    assert "用法" in (await admin.receive()).text
