@@ -538,3 +538,23 @@ class TelegramStandIn:
             raise BadRequest("Bad Request: invalid file_id")
         content, path = self._files[file_id]
         return {"file_id": file_id, "file_unique_id": file_id + "u", "file_size": len(content), "file_path": path}
+
+
+async def _serve(port: int) -> None:
+    api = TelegramStandIn()
+    await api.start(port=port)
+    print(f"Bot API stand-in at {api.base_url} (token {api.token}); Ctrl-C stops it.", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await api.stop()
+
+
+if __name__ == "__main__":
+    # `python -m bot.telegram_stand_in [port]`: a loopback Telegram to try the bot without a token.
+    import sys
+
+    try:
+        asyncio.run(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 8081))
+    except KeyboardInterrupt:
+        pass
