@@ -443,7 +443,7 @@ class TelegramStandIn:
         message: dict[str, Any] = {
             "message_id": next(self._message_ids[chat["id"]]), "date": int(time.time()), "chat": chat, "from": self.bot_user,
         }
-        if params.get("reply_markup"):
+        if (params.get("reply_markup") or {}).get("inline_keyboard"):  # Telegram echoes only inline keyboards
             message["reply_markup"] = params["reply_markup"]
         reply_id = (params.get("reply_parameters") or {}).get("message_id") or params.get("reply_to_message_id")
         if reply_id and (chat["id"], int(reply_id)) in self.messages:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import buttons, context, dispatch, errors, groups, imports, invite, lang, newletter, start, units
+from handlers import (
+    buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, reading, start, units,
+)
 
 # The /new conversation comes first: while it runs, its steps take the admin's text.
-FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch)
+FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading)
 
 
 def register(application: Application) -> None:

@@ -4,6 +4,7 @@ Citizen text is masked per PRIVACY and always escaped; long content is shortened
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -12,7 +13,8 @@ from handlers.render import esc
 from locales import N_, Translator
 from models.privacy import Privacy
 from models.routing import UnitProfile, suggest_units
-from models.letters import LetterError
+from models.handling import person_name
+from models.letters import LetterError, unit_name
 from models.tables import Letter, LetterStatus
 
 CONTENT_LIMIT = 1500  # characters of content on a card; the whole letter fits well under 4096
@@ -43,7 +45,8 @@ def shortened(text: str, limit: int, t: Translator) -> str:
     return esc(text[:limit].rstrip()) + "…\n" + t("(shortened: {total} characters in all; /letter shows the full text)", total=len(text))
 
 
-def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo) -> str:
+def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo, people: Mapping[int, str] | None = None) -> str:
+    people = people or {}
     sender = (letter.sender_name,)
     lines = [f"<b>{esc(privacy.text(letter.title, names=sender))}</b>"]
     facts = [t("Received {time}", time=local_time(letter.received_at, tz))]
@@ -64,6 +67,14 @@ def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privac
         lines.append(t("Reason: {reason}", reason=esc(letter.invalid_reason)))
     if letter.status == LetterStatus.RETURNED and letter.return_reason:
         lines.append(t("Returned because: {reason}", reason=esc(letter.return_reason)))
+    if letter.status == LetterStatus.ACCEPTED and letter.accepted_at:
+        lines.append(t("Signed for by {name} at {time}", name=esc(people.get(letter.accepted_by, "—")), time=local_time(letter.accepted_at, tz)))
+    if letter.status == LetterStatus.DONE:
+        lines.append(t("Closed by {name} at {time}", name=esc(people.get(letter.closed_by, "—")), time=local_time(letter.done_at, tz)))
+        if letter.reply:
+            lines.append(t("Reply: {reply}", reply=shortened(privacy.text(letter.reply, names=sender), CONTENT_LIMIT // 2, t)))
+    if letter.extensions:
+        lines.append(t("Extended {count} times", count=letter.extensions))
     if letter.content:
         lines.append("")
         lines.append(shortened(privacy.text(letter.content, names=sender), CONTENT_LIMIT, t))
@@ -71,12 +82,15 @@ def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privac
 
 
 def admin_card(
-    letter: Letter, unit: str | None, units: list[UnitProfile], t: Translator, privacy: Privacy, tz: ZoneInfo
+    letter: Letter, unit: str | None, units: list[UnitProfile], t: Translator, privacy: Privacy, tz: ZoneInfo,
+    people: Mapping[int, str] | None = None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     heading = t("📨 Letter #{id}", id=letter.id)
     if letter.external_id:
         heading += t(" (website no. {number})", number=esc(letter.external_id))
-    text = heading + "\n" + letter_body(letter, unit, t, privacy, tz)
+    text = heading + "\n" + letter_body(letter, unit, t, privacy, tz, people)
+    if letter.status == LetterStatus.DONE:
+        return text, InlineKeyboardMarkup([[InlineKeyboardButton(t("Reopen…"), callback_data=f"letter:reopen:{letter.id}")]])
     if letter.status not in (LetterStatus.NEW, LetterStatus.RETURNED):
         return text, None
     suggestions = suggest_units(f"{letter.title}\n{letter.content}", units, exclude=letter.unit_id)
@@ -88,8 +102,10 @@ def admin_card(
     return text, InlineKeyboardMarkup(rows)
 
 
-def unit_card(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo) -> tuple[str, InlineKeyboardMarkup | None]:
-    text = t("📬 Letter #{id} for {unit}", id=letter.id, unit=esc(unit or "")) + "\n" + letter_body(letter, unit, t, privacy, tz)
+def unit_card(
+    letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo, people: Mapping[int, str] | None = None
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    text = t("📬 Letter #{id} for {unit}", id=letter.id, unit=esc(unit or "")) + "\n" + letter_body(letter, unit, t, privacy, tz, people)
     if letter.status == LetterStatus.ASSIGNED:
         text += "\n\n" + t("Reply to this message with your answer to close the letter.")
         buttons = [
@@ -106,7 +122,29 @@ def unit_card(letter: Letter, unit: str | None, t: Translator, privacy: Privacy,
     return text, InlineKeyboardMarkup([buttons[:2], buttons[2:]])
 
 
-def refusal(error: LetterError, t: Translator) -> str:
-    """A domain refusal in the reader's words; a raw status becomes its label."""
-    values = {k: status_label(v, t) if k == "status" else esc(v) for k, v in error.values.items()}
-    return t(error.message, **values)
+def shown(value: object, t: Translator, tz: ZoneInfo, key: str = "") -> str:
+    """A value inside a message: statuses as their labels, times local, everything escaped."""
+    if key == "status" and value in STATUS_LABELS:
+        return status_label(value, t)
+    if isinstance(value, dt.datetime):
+        return local_time(value, tz)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return esc(value)
+
+
+def refusal(error: LetterError, t: Translator, tz: ZoneInfo) -> str:
+    """A domain refusal in the reader's words."""
+    return t(error.message, **{k: shown(v, t, tz, k) for k, v in error.values.items()})
+
+
+async def card_for(session, services, letter: Letter, audience: str, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The card as `audience` ("admin" or "card", the unit's) sees it now."""
+    unit = await unit_name(session, letter.unit_id)
+    people = {}
+    for telegram_id in {letter.accepted_by, letter.closed_by} - {None}:
+        people[telegram_id] = await person_name(session, telegram_id)
+    settings = services.settings
+    if audience == "admin":
+        return admin_card(letter, unit, services.unit_profiles, t, services.privacy, settings.tz, people)
+    return unit_card(letter, unit, t, services.privacy, settings.tz, people)

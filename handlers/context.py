@@ -29,6 +29,12 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
     def services(self) -> Services:
         return self.application.bot_data[SERVICES_KEY]
 
+    def explain(self, error) -> str:
+        """A domain refusal (LetterError) in this person's words."""
+        from handlers.cards import refusal
+
+        return refusal(error, self.t, self.services.settings.tz)
+
 
 def person_of(update: Update) -> TelegramPerson | None:
     user = update.effective_user

@@ -8,11 +8,14 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from handlers.cards import admin_card, refusal
+from handlers.cards import card_for
 from handlers.context import BotContext
-from handlers.render import command_args, esc
+from handlers.handling import act, answer
+from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
 from locales import N_, Translator
-from models.letters import LetterError, Origin, assign, get_letter, invalidate, unit_name
+from models.handling import decide_extension
+from models.letters import LetterError, Origin, assign, get_letter, unit_name
+from models.queries import remember
 from models.permissions import Action, can
 
 PAGE = 8
@@ -39,16 +42,20 @@ async def assign_button(update: Update, context: BotContext) -> None:
     if await _refuse_button(update, context):
         return
     letter_id, unit_id = _ids(update.callback_query.data)
+    await _assign(update, context, letter_id, unit_id)
+
+
+async def _assign(update: Update, context: BotContext, letter_id: int, unit_id: int) -> None:
     services = context.services
     try:
         async with services.db.transaction() as session:
             letter = await assign(session, services.rules, letter_id, unit_id, _origin(update, context), services.now())
             unit = await unit_name(session, letter.unit_id)
     except LetterError as exc:
-        await update.callback_query.answer(refusal(exc, context.t), show_alert=True)
+        await answer(update, context.explain(exc), alert=True)
         return
     services.notify()
-    await update.callback_query.answer(context.t("Letter #{id} assigned to {unit}.", id=letter.id, unit=unit))
+    await answer(update, context.t("Letter #{id} assigned to {unit}.", id=letter.id, unit=esc(unit)))
 
 
 async def units_page_button(update: Update, context: BotContext) -> None:
@@ -69,7 +76,7 @@ async def units_page_button(update: Update, context: BotContext) -> None:
         navigation.append(InlineKeyboardButton(t("Next »"), callback_data=f"letter:units:{letter_id}:{page + 1}"))
     rows.append(navigation)
     await update.callback_query.answer()
-    await update.callback_query.edit_message_reply_markup(InlineKeyboardMarkup(rows))
+    await set_buttons(update.callback_query, InlineKeyboardMarkup(rows))
 
 
 async def invalid_button(update: Update, context: BotContext) -> None:
@@ -83,7 +90,7 @@ async def invalid_button(update: Update, context: BotContext) -> None:
         InlineKeyboardButton(t("Back"), callback_data=f"letter:card:{letter_id}"),
     ])
     await update.callback_query.answer()
-    await update.callback_query.edit_message_reply_markup(InlineKeyboardMarkup(rows))
+    await set_buttons(update.callback_query, InlineKeyboardMarkup(rows))
 
 
 async def invalid_reason_button(update: Update, context: BotContext) -> None:
@@ -98,7 +105,7 @@ async def invalid_reason_button(update: Update, context: BotContext) -> None:
         return
     # The reason is stored in the office's language, whoever pressed the button.
     reason = Translator(context.services.settings.language)(INVALID_REASONS[code])
-    await _invalidate(update, context, letter_id, reason)
+    await act(update, context, "invalid", letter_id, reason)
 
 
 async def card_button(update: Update, context: BotContext) -> None:
@@ -109,13 +116,13 @@ async def card_button(update: Update, context: BotContext) -> None:
     services = context.services
     async with services.db.reading() as session:
         letter = await get_letter(session, letter_id)
-        unit = await unit_name(session, letter.unit_id) if letter else None
-    if letter is None:
+        card = await card_for(session, services, letter, "admin", context.t) if letter else None
+    if card is None:
         await update.callback_query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
-    _, keyboard = admin_card(letter, unit, services.unit_profiles, context.t, services.privacy, services.settings.tz)
+    keyboard = card[1]
     await update.callback_query.answer()
-    await update.callback_query.edit_message_reply_markup(keyboard)
+    await set_buttons(update.callback_query, keyboard)
 
 
 async def invalid_command(update: Update, context: BotContext) -> None:
@@ -127,27 +134,63 @@ async def invalid_command(update: Update, context: BotContext) -> None:
     if not match:
         await update.effective_message.reply_text(esc(t("Usage: /invalid <letter id> <reason>")))
         return
-    await _invalidate(update, context, int(match.group(1)), match.group(2))
+    await act(update, context, "invalid", int(match.group(1)), match.group(2))
 
 
-async def _invalidate(update: Update, context: BotContext, letter_id: int, reason: str) -> None:
-    services = context.services
+async def assign_command(update: Update, context: BotContext) -> None:
+    """/assign <id> <unit>; without a unit, the letter's card with its suggestions."""
     t = context.t
+    message = update.effective_message
+    if not can(context.actor, Action.MANAGE_LETTERS):
+        await message.reply_text(t("Only administrators may do this."))
+        return
+    match = re.match(r"^#?(\d{1,9})(?:\s+(.+))?$", command_args(message.text), re.S)
+    if not match:
+        await message.reply_text(esc(t("Usage: /assign <letter id> [unit]")))
+        return
+    letter_id, unit_text = int(match.group(1)), (match.group(2) or "").strip()
+    services = context.services
+    if not unit_text:
+        async with services.db.reading() as session:
+            letter = await get_letter(session, letter_id)
+            card = await card_for(session, services, letter, "admin", t) if letter else None
+        if card is None:
+            await message.reply_text(t("There is no letter #{id}.", id=letter_id))
+            return
+        sent = await message.reply_text(card[0], reply_markup=card[1])
+        async with services.db.transaction() as session:
+            remember(session, [letter_id], sent.chat_id, sent.message_id, "admin", services.now())
+        return
+    resolution = services.resolver.resolve(unit_text)
+    if resolution.unit is not None:
+        await _assign(update, context, letter_id, resolution.unit.id)
+    elif resolution.ambiguous:
+        text, keyboard = unit_choice(resolution, f"letter:assign:{letter_id}", t)
+        await message.reply_text(text, reply_markup=keyboard)
+    else:
+        await message.reply_text(unit_not_found(unit_text, t))
+
+
+async def extension_button(update: Update, context: BotContext) -> None:
+    _, verdict, raw_id = update.callback_query.data.split(":")
+    services = context.services
     try:
         async with services.db.transaction() as session:
-            await invalidate(session, services.rules, letter_id, reason, _origin(update, context), services.now())
+            request, letter = await decide_extension(
+                session, services.rules, int(raw_id), verdict == "ok", _origin(update, context), services.now()
+            )
     except LetterError as exc:
-        await _say(update, refusal(exc, t), alert=True)
+        await update.callback_query.answer(context.explain(exc), show_alert=True)
+        await set_buttons(update.callback_query, None)
         return
     services.notify()
-    await _say(update, t("Letter #{id} marked invalid: {reason}", id=letter_id, reason=esc(reason.strip())))
-
-
-async def _say(update: Update, text: str, *, alert: bool = False) -> None:
-    if update.callback_query:
-        await update.callback_query.answer(text[:200], show_alert=alert)
-    else:
-        await update.effective_message.reply_text(text)
+    t = context.t
+    outcome = (
+        t("Approved: letter #{id} is now due {date}.", id=letter.id, date=letter.due_date.isoformat())
+        if verdict == "ok" else t("Refused: letter #{id} stays due {date}.", id=letter.id, date=letter.due_date.isoformat())
+    )
+    await update.callback_query.answer(outcome)
+    await update.callback_query.edit_message_text(update.callback_query.message.text_html + "\n\n" + outcome)
 
 
 def _origin(update: Update, context: BotContext) -> Origin:
@@ -157,6 +200,8 @@ def _origin(update: Update, context: BotContext) -> Origin:
 def handlers() -> list:
     return [
         CommandHandler("invalid", invalid_command),
+        CommandHandler("assign", assign_command),
+        CallbackQueryHandler(extension_button, pattern=r"^ext:(ok|no):\d{1,9}$"),
         CallbackQueryHandler(assign_button, pattern=r"^letter:assign:\d{1,9}:\d{1,9}$"),
         CallbackQueryHandler(units_page_button, pattern=r"^letter:units:\d{1,9}:\d{1,3}$"),
         CallbackQueryHandler(invalid_button, pattern=r"^letter:invalid:\d{1,9}$"),

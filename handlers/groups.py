@@ -7,7 +7,7 @@ from telegram import Chat, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from handlers.context import BotContext
-from handlers.render import command_args, esc, unit_choice, unit_not_found
+from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
 from models.people import bind_chat, chat_unit, unbind_chat
 from models.permissions import Action, can
 from models.tables import Role
@@ -51,7 +51,7 @@ async def bind_unit_button(update: Update, context: BotContext) -> None:
         await query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
     await query.answer()
-    await query.edit_message_reply_markup(None)
+    await set_buttons(query, None)
     await _bind(update, context, unit.id, unit.name)
 
 

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from handlers.context import BotContext
-from handlers.render import command_args, esc, unit_choice, unit_not_found
+from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
 from models.people import INVITATION_TTL, create_invitation
 from models.permissions import Action, can
 from models.tables import Role
@@ -51,7 +51,7 @@ async def invite_unit_button(update: Update, context: BotContext) -> None:
         await query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
     await query.answer()
-    await query.edit_message_reply_markup(None)
+    await set_buttons(query, None)
     await _send_invitation(update, context, Role.LIAISON, unit.id, unit.name)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
-from handlers.cards import refusal
 from handlers.context import BotContext
 from handlers.render import esc
 from models.letter_input import LIMITS, build_record, parse_datetime
@@ -140,7 +139,7 @@ async def _save(update: Update, context: BotContext) -> int:
         async with services.db.transaction() as session:
             letter, _ = await ingest(session, services.rules, record, origin, now)
     except LetterError as exc:
-        await update.effective_message.reply_text(refusal(exc, t))
+        await update.effective_message.reply_text(context.explain(exc))
         return ConversationHandler.END
     services.notify()
     await update.effective_message.reply_text(t("Saved as letter #{id}. Its card follows, to assign it.", id=letter.id))

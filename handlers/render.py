@@ -54,3 +54,14 @@ def unit_choice(resolution: Resolution, namespace: str, t: Translator) -> tuple[
 
 def unit_not_found(query: str, t: Translator) -> str:
     return t("No unit matches “{query}”. /units lists them all.", query=esc(query))
+
+
+async def set_buttons(query, keyboard) -> None:
+    """Replace a message's buttons; "not modified" (a double press) is no error."""
+    from telegram.error import BadRequest
+
+    try:
+        await query.edit_message_reply_markup(keyboard)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

@@ -113,7 +113,7 @@ async def ingest(
     for action, at, from_status, to_status in history_events(record, now):
         record_event(session, letter, origin, action, at, from_status, to_status)
     if announce:
-        enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.LETTER_NEW, letter_id=letter.id)
+        enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.ADMIN_CARD, letter_id=letter.id)
         if letter.status in OPEN_STATUSES and letter.unit_id is not None:
             enqueue(session, await unit_chat_ids(session, letter.unit_id), Kind.LETTER_CARD, letter_id=letter.id)
     return letter, True
@@ -128,7 +128,7 @@ def letter_values(rules: Rules, record: LetterRecord, now: dt.datetime) -> dict[
         "assigned_at": record.assigned_at, "accepted_at": record.accepted_at, "done_at": record.done_at,
         "reply": record.reply, "invalid_reason": record.invalid_reason, "created_at": now, "updated_at": now,
         "accept_due": None, "due_date": None, "due_estimated": False, "extensions": 0,
-        "closed_by": None, "return_reason": None,
+        "accepted_by": None, "closed_by": None, "return_reason": None,
     }
     if record.assigned_at is not None:
         deadlines = rules.deadlines.for_assignment(record.assigned_at, record.type)

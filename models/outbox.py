@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,10 +15,12 @@ from models.tables import Member, Outbox, Role, UnitChat
 class Kind:
     """What a queued message is; the delivery loop renders each kind."""
 
-    LETTER_NEW = "letter_new"  # the admins' card for a new letter
+    ADMIN_CARD = "admin_card"  # the admins' card for a new or returned letter, with assign buttons
     LETTER_CARD = "letter_card"  # the unit's card for an assigned letter
     REFRESH_CARDS = "refresh_cards"  # edit every card of a letter to show where it stands
     IMPORT_SUMMARY = "import_summary"  # one message per bulk import
+    NOTICE = "notice"  # a short message: payload {"message": msgid, "values": {...}}
+    EXTENSION_REQUEST = "extension_request"  # to admins, with approve / refuse buttons
 
 
 def enqueue(
@@ -32,6 +35,27 @@ def enqueue(
     for chat_id in dict.fromkeys(chat_ids):
         key = f"{dedupe_key}:{chat_id}" if dedupe_key else None
         session.add(Outbox(chat_id=chat_id, kind=kind, letter_id=letter_id, payload=payload or {}, dedupe_key=key))
+
+
+def enqueue_notice(session: AsyncSession, chat_ids: Iterable[int], message: str, letter_id: int | None = None, **values: Any) -> None:
+    """A short message rendered in each reader's language: `message` is a msgid."""
+    payload = {"message": message, "values": {k: to_json(v) for k, v in values.items()}}
+    enqueue(session, chat_ids, Kind.NOTICE, letter_id=letter_id, payload=payload)
+
+
+def to_json(value: Any) -> Any:
+    """Payload values survive JSON: a time keeps being a time, so the reader sees it locally."""
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def from_json(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"datetime"}:
+        return dt.datetime.fromisoformat(value["datetime"])
+    return value
 
 
 def enqueue_refresh(session: AsyncSession, letter_id: int) -> None:

@@ -163,6 +163,7 @@ class Letter(Base):
     due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     extensions: Mapped[int] = mapped_column(Integer, default=0)
     reply: Mapped[str | None] = mapped_column(Text)
+    accepted_by: Mapped[int | None] = mapped_column(BigInteger)
     closed_by: Mapped[int | None] = mapped_column(BigInteger)
     invalid_reason: Mapped[str | None] = mapped_column(Text)
     return_reason: Mapped[str | None] = mapped_column(Text)
@@ -170,6 +171,29 @@ class Letter(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit | None] = relationship(lazy="raise")
+
+
+class ExtensionState(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class ExtensionRequest(Base):
+    """延期: asked by the unit before the deadline, decided by an admin."""
+
+    __tablename__ = "extension_requests"
+    __table_args__ = (CheckConstraint(_one_of("state", ExtensionState), name="state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[int] = mapped_column(BigInteger)
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(12), default=ExtensionState.PENDING)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[dt.datetime | None]
 
 
 class LetterEvent(Base):

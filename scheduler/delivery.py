@@ -14,18 +14,19 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select, update
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.runtime import Services
-from handlers.cards import admin_card, unit_card
+from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
 from models.letters import unit_name
-from models.outbox import Kind
+from models.outbox import Kind, from_json
 from models.people import member_by_telegram_id
-from models.tables import Letter, LetterMessage, Outbox, OutboxState
+from models.handling import person_name
+from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -169,18 +170,8 @@ class Delivery:
 
     async def _render(self, row: Outbox) -> list[Send | Edit]:
         services = self.services
-        tz, privacy = services.settings.tz, services.privacy
         async with services.db.reading() as session:
             letter = await session.get(Letter, row.letter_id) if row.letter_id else None
-            unit = await unit_name(session, letter.unit_id) if letter else None
-            if row.kind == Kind.LETTER_NEW:
-                t = await self._translator(session, row.chat_id)
-                text, keyboard = admin_card(letter, unit, services.unit_profiles, t, privacy, tz)
-                return [Send(row.chat_id, text, keyboard, "admin")]
-            if row.kind == Kind.LETTER_CARD:
-                t = await self._translator(session, row.chat_id)
-                text, keyboard = unit_card(letter, unit, t, privacy, tz)
-                return [Send(row.chat_id, text, keyboard, "card")]
             if row.kind == Kind.REFRESH_CARDS:
                 cards = (
                     await session.scalars(
@@ -189,15 +180,21 @@ class Delivery:
                 ).all()
                 edits: list[Send | Edit] = []
                 for card in cards:
-                    t = await self._translator(session, card.chat_id)
-                    if card.purpose == "admin":
-                        text, keyboard = admin_card(letter, unit, services.unit_profiles, t, privacy, tz)
-                    else:
-                        text, keyboard = unit_card(letter, unit, t, privacy, tz)
+                    text, keyboard = await card_for(session, services, letter, card.purpose, await self._translator(session, card.chat_id))
                     edits.append(Edit(card.chat_id, card.message_id, text, keyboard))
                 return edits
+            t = await self._translator(session, row.chat_id)
+            if row.kind in (Kind.ADMIN_CARD, Kind.LETTER_CARD):
+                purpose = "admin" if row.kind == Kind.ADMIN_CARD else "card"
+                text, keyboard = await card_for(session, services, letter, purpose, t)
+                return [Send(row.chat_id, text, keyboard, purpose)]
+            if row.kind == Kind.NOTICE:
+                values = {k: shown(from_json(v), t, services.settings.tz, k) for k, v in row.payload.get("values", {}).items()}
+                msgid = row.payload["message"]  # marked with N_ where it was queued
+                return [Send(row.chat_id, t(msgid, **values), None, "notice")]
+            if row.kind == Kind.EXTENSION_REQUEST:
+                return [await self._extension_request(session, row, letter, t)]
             if row.kind == Kind.IMPORT_SUMMARY:
-                t = await self._translator(session, row.chat_id)
                 p = row.payload
                 return [Send(row.chat_id, t(
                     "📥 Import of {file}: {imported} letters imported, {skipped} already known and skipped.",
@@ -205,3 +202,17 @@ class Delivery:
                 ))]
         log.error("outbox %s has unknown kind %r", row.id, row.kind)
         return []
+
+    async def _extension_request(self, session, row: Outbox, letter: Letter, t: Translator) -> Send:
+        request = await session.get(ExtensionRequest, row.payload["request"])
+        text = t(
+            "⏳ {name} ({unit}) asks {days} more working days for letter #{id} “{title}” (due {date}): {reason}",
+            name=esc(await person_name(session, request.requested_by)), unit=esc(await unit_name(session, letter.unit_id) or ""),
+            days=request.days, id=letter.id, title=esc(self.services.privacy.text(letter.title[:60], names=(letter.sender_name,))),
+            date=letter.due_date.isoformat() if letter.due_date else "—", reason=esc(request.reason),
+        )
+        keyboard = InlineKeyboardMarkup([[
+            InlineKeyboardButton(t("Approve"), callback_data=f"ext:ok:{request.id}"),
+            InlineKeyboardButton(t("Refuse"), callback_data=f"ext:no:{request.id}"),
+        ]])
+        return Send(row.chat_id, text, keyboard, "extension")

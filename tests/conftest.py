@@ -161,3 +161,22 @@ async def http(bot) -> AsyncIterator:
 
 
 AUTH = {"Authorization": f"Bearer {INTAKE_TOKEN}"}
+
+
+async def expect(person: Person, *fragments: str, chat: dict | None = None, kind: str | None = None, within: int = 12):
+    """The next message to the person (in `chat`) that contains every fragment, skipping others
+    (card refreshes arrive in an order nobody promises)."""
+    seen = []
+    for _ in range(within):
+        message = await person.receive(chat=chat)
+        if all(f in message.text for f in fragments) and (kind is None or message.kind == kind):
+            return message
+        seen.append(message.text[:80])
+    raise AssertionError(f"no message with {fragments} among {seen}")
+
+
+async def post_letter(http, **fields) -> dict:
+    body = {"title": "八仙镇村道路灯不亮", "content": "路灯坏了三个月", "received_at": "2026-11-27T10:00:00+08:00", **fields}
+    response = await http.post("/api/letters", json=body, headers=AUTH)
+    assert response.status in (200, 201), await response.text()
+    return await response.json()

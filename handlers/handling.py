@@ -1,0 +1,170 @@
+"""The unit's side of a letter: 签收, 办结, 退回, 申请延期 by button or command, and the way liaisons
+mostly work: replying to any message about a letter with the answer closes it.
+
+A button that needs words (办结, 退回, 延期, 重办) sends a prompt the person replies to; the prompt is
+recorded against the letter with what it asks for, so the reply does the right thing."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from handlers.context import BotContext
+from handlers.render import command_args, esc, set_buttons
+from locales import N_
+from models.handling import accept, close, reopen, request_extension, return_letter
+from models.letters import LetterError, Origin, invalidate
+from models.queries import letters_of_message, remember
+
+# What a reply to each kind of message of ours does.
+REPLY_ACTIONS = {
+    "card": "done", "notice": "done", "detail": "done", "list": "done", "digest": "done",
+    "prompt_done": "done", "prompt_return": "return", "prompt_extend": "extend", "prompt_reopen": "reopen",
+}
+PROMPTS = {
+    "done": ("prompt_done", N_("Reply to this message with the reply to the citizen; it closes letter #{id}.")),
+    "return": ("prompt_return", N_("Reply to this message with the reason for returning letter #{id}.")),
+    "extend": ("prompt_extend", N_("Reply to this message with the working days you need and the reason, e.g. “3 需要现场核实”, to ask for more time on letter #{id}.")),
+    "reopen": ("prompt_reopen", N_("Reply to this message with the reason for sending letter #{id} back for handling again.")),
+}
+PENDING_REPLY = "pending_reply"
+CHOICES_SHOWN = 10
+
+
+def origin_of(update: Update, context: BotContext) -> Origin:
+    return Origin("person", context.actor, update.effective_chat.id if update.effective_chat else None)
+
+
+async def act(update: Update, context: BotContext, action: str, letter_id: int, text: str = "") -> None:
+    """Run one transition and answer the person; the one place all buttons, commands and replies
+    of this module end up."""
+    services, t = context.services, context.t
+    origin, now = origin_of(update, context), services.now()
+    try:
+        async with services.db.transaction() as session:
+            if action == "accept":
+                await accept(session, services.rules, letter_id, origin, now)
+            elif action == "done":
+                await close(session, services.rules, letter_id, text, origin, now)
+            elif action == "return":
+                await return_letter(session, services.rules, letter_id, text, origin, now)
+            elif action == "extend":
+                days, reason = _days_and_reason(text)
+                if days is None:
+                    raise LetterError(N_("Say how many working days and why, e.g. “3 需要现场核实”."))
+                await request_extension(session, services.rules, letter_id, days, reason, origin, now)
+            elif action == "reopen":
+                await reopen(session, services.rules, letter_id, text, origin, now)
+            elif action == "invalid":
+                await invalidate(session, services.rules, letter_id, text, origin, now)
+    except LetterError as exc:
+        await answer(update, context.explain(exc), alert=True)
+        return
+    services.notify()
+    done_messages = {
+        "accept": t("Letter #{id} signed for.", id=letter_id),
+        "done": t("Letter #{id} is closed. Thank you.", id=letter_id),
+        "return": t("Letter #{id} was returned to the information centre.", id=letter_id),
+        "extend": t("Your request for more time on letter #{id} went to the information centre.", id=letter_id),
+        "reopen": t("Letter #{id} was sent back to its unit.", id=letter_id),
+        "invalid": t("Letter #{id} marked invalid: {reason}", id=letter_id, reason=esc(text.strip())),
+    }
+    await answer(update, done_messages[action])
+
+
+def _days_and_reason(text: str) -> tuple[int | None, str]:
+    match = re.match(r"^\s*(\d{1,3})\s*(?:个)?(?:工作日|天|days?)?\s*(.*)$", text, re.S)
+    if not match:
+        return None, ""
+    return int(match.group(1)), match.group(2).strip()
+
+
+async def answer(update: Update, text: str, *, alert: bool = False) -> None:
+    if update.callback_query:
+        await update.callback_query.answer(text[:200], show_alert=alert)
+    else:
+        await update.effective_message.reply_text(text)
+
+
+# ---- buttons ------------------------------------------------------------------------------
+
+async def accept_button(update: Update, context: BotContext) -> None:
+    await act(update, context, "accept", int(update.callback_query.data.rsplit(":", 1)[1]))
+
+
+async def prompt_button(update: Update, context: BotContext) -> None:
+    """办结 / 退回 / 申请延期 / 重办: ask for the words, as a message to reply to."""
+    _, action, raw_id = update.callback_query.data.split(":")
+    letter_id = int(raw_id)
+    purpose, question = PROMPTS[action]
+    await update.callback_query.answer()
+    prompt = await update.effective_chat.send_message(context.t(question, id=letter_id), reply_markup=ForceReply(selective=True))
+    async with context.services.db.transaction() as session:
+        remember(session, [letter_id], prompt.chat_id, prompt.message_id, purpose, context.services.now())
+
+
+async def choose_letter_button(update: Update, context: BotContext) -> None:
+    """After a reply to a message about several letters: which one it closes."""
+    letter_id = int(update.callback_query.data.rsplit(":", 1)[1])
+    text = context.user_data.pop(PENDING_REPLY, None)
+    if not text:
+        await update.callback_query.answer(context.t("This button is no longer valid."), show_alert=True)
+        return
+    await set_buttons(update.callback_query, None)
+    await act(update, context, "done", letter_id, text)
+
+
+# ---- replies ------------------------------------------------------------------------------
+
+async def reply_to_letter(update: Update, context: BotContext) -> None:
+    message = update.effective_message
+    replied = message.reply_to_message
+    if replied.from_user is None or replied.from_user.id != context.bot.id:
+        return
+    async with context.services.db.reading() as session:
+        mapped = await letters_of_message(session, message.chat_id, replied.message_id)
+    actions = [(letter_id, REPLY_ACTIONS[purpose]) for letter_id, purpose in mapped if purpose in REPLY_ACTIONS]
+    if not actions:
+        return
+    if len(actions) == 1:
+        letter_id, action = actions[0]
+        await act(update, context, action, letter_id, message.text)
+        return
+    context.user_data[PENDING_REPLY] = message.text
+    rows = [[InlineKeyboardButton(f"#{letter_id}", callback_data=f"reply:letter:{letter_id}")] for letter_id, _ in actions[:CHOICES_SHOWN]]
+    await message.reply_text(
+        context.t("That message is about several letters. Which one does your reply close?"),
+        reply_markup=InlineKeyboardMarkup(rows),
+    )
+
+
+# ---- commands -----------------------------------------------------------------------------
+
+COMMAND_SHAPES = {
+    "done": (re.compile(r"^#?(\d{1,9})\s+(.+)$", re.S), N_("Usage: /done <letter id> <reply to the citizen>")),
+    "return": (re.compile(r"^#?(\d{1,9})\s+(.+)$", re.S), N_("Usage: /return <letter id> <reason>")),
+    "extend": (re.compile(r"^#?(\d{1,9})\s+(\d{1,3}\s+.+)$", re.S), N_("Usage: /extend <letter id> <working days> <reason>")),
+    "reopen": (re.compile(r"^#?(\d{1,9})\s+(.+)$", re.S), N_("Usage: /reopen <letter id> <reason>")),
+}
+
+
+async def letter_command(update: Update, context: BotContext) -> None:
+    command = update.effective_message.text.split(maxsplit=1)[0].lstrip("/").split("@")[0].lower()
+    shape, usage = COMMAND_SHAPES[command]
+    match = shape.match(command_args(update.effective_message.text))
+    if not match:
+        await update.effective_message.reply_text(esc(context.t(usage)))
+        return
+    await act(update, context, command, int(match.group(1)), match.group(2))
+
+
+def handlers() -> list:
+    return [
+        CommandHandler(list(COMMAND_SHAPES), letter_command),
+        CallbackQueryHandler(accept_button, pattern=r"^letter:accept:\d{1,9}$"),
+        CallbackQueryHandler(prompt_button, pattern=r"^letter:(done|return|extend|reopen):\d{1,9}$"),
+        CallbackQueryHandler(choose_letter_button, pattern=r"^reply:letter:\d{1,9}$"),
+        MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_to_letter),
+    ]

@@ -1,0 +1,175 @@
+"""Reading: /letter <id> (the letter and its whole story), /mine (a liaison's open letters),
+/overdue [unit]. Each message naming letters is recorded against them, so replying to it works."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Update
+from telegram.ext import CommandHandler
+
+from handlers.cards import CONTENT_LIMIT, card_for, local_time
+from handlers.context import BotContext
+from handlers.render import MESSAGE_LIMIT, chunks, command_args, esc, unit_not_found
+from locales import N_, Translator
+from models.letters import get_letter
+from models.permissions import Action, can
+from models.queries import history, open_letters, overdue_letters, remember
+from models.tables import Role
+
+LIST_LIMIT = 40
+ACTION_LABELS = {
+    "received": N_("received"), "assigned": N_("assigned to {unit}"), "accepted": N_("signed for"),
+    "done": N_("closed"), "returned": N_("returned: {reason}"), "invalidated": N_("marked invalid: {reason}"),
+    "extension_asked": N_("asked for {days} more working days: {reason}"), "extended": N_("extended to {due}"),
+    "extension_refused": N_("extension refused"), "reopened": N_("sent back for handling again: {reason}"),
+}
+ORIGIN_LABELS = {"api": N_("the website (API)"), "cli": N_("the command line"), "import": N_("a file import"), "system": N_("the bot")}
+
+
+def _may_read(context: BotContext, unit_id: int | None) -> bool:
+    actor = context.actor
+    return can(actor, Action.VIEW_ALL_LETTERS) or (unit_id is not None and can(actor, Action.HANDLE_UNIT_LETTERS, unit_id))
+
+
+async def letter_command(update: Update, context: BotContext) -> None:
+    t, services = context.t, context.services
+    message = update.effective_message
+    match = re.match(r"^#?(\d{1,9})$", command_args(message.text))
+    if not match:
+        await message.reply_text(esc(t("Usage: /letter <letter id>")))
+        return
+    letter_id = int(match.group(1))
+    async with services.db.reading() as session:
+        letter = await get_letter(session, letter_id)
+        if letter is None or not _may_read(context, letter.unit_id):
+            letter = None
+        else:
+            audience = "admin" if context.actor.role is Role.ADMIN else "card"
+            text, keyboard = await card_for(session, services, letter, audience, t)
+            if context.actor.role is Role.LEADER:
+                keyboard = None  # leaders read; they do not act
+            events = await history(session, letter_id)
+    if letter is None:
+        await message.reply_text(t("There is no letter #{id} that you may see.", id=letter_id))
+        return
+    sent = [await message.reply_text(text, reply_markup=keyboard)]
+    privacy = services.privacy
+    full = privacy.text(letter.content, names=(letter.sender_name,))
+    if len(full) > CONTENT_LIMIT:  # the card shortened it: here is all of it
+        for part in chunks([esc(full[i:i + 3000]) for i in range(0, len(full), 3000)], MESSAGE_LIMIT):
+            sent.append(await message.reply_text(part))
+    story = [t("<b>History of letter #{id}</b>", id=letter_id)]
+    story += [_event_line(event, name, title, t, services.settings.tz) for event, name, title in events]
+    for part in chunks(story):
+        sent.append(await message.reply_text(part))
+    async with services.db.transaction() as session:
+        for each in sent:
+            remember(session, [letter_id], each.chat_id, each.message_id, "detail", services.now())
+
+
+def _event_line(event, name: str, chat_title: str, t: Translator, tz) -> str:
+    detail = {k: esc(v) for k, v in (event.detail or {}).items()}
+    label = ACTION_LABELS.get(event.action)
+    what = t(label, **{k: detail.get(k, "") for k in ("unit", "reason", "days", "due")}) if label else esc(event.action)
+    who = esc(name) if name else t(ORIGIN_LABELS.get(event.actor_kind, "the bot"))
+    if event.chat_id is None:
+        where = ""
+    elif event.chat_id == event.actor_id:
+        where = t(" (private chat)")
+    else:
+        where = t(" (in {chat})", chat=esc(chat_title or event.chat_id))
+    return t("{time} {who}{where}: {what}", time=local_time(event.at, tz), who=who, where=where, what=what)
+
+
+def _due_note(letter, today, calendar, t: Translator) -> str:
+    if letter.due_date is None:
+        return ""
+    if letter.due_date < today:
+        return t("overdue by {days} working days", days=calendar.workdays_between(letter.due_date, today))
+    if letter.due_date == today:
+        return t("due today")
+    return t("{days} working days left", days=calendar.workdays_between(today, letter.due_date))
+
+
+def letter_lines(letters, services, t: Translator) -> list[str]:
+    today = services.local_now().date()
+    calendar = services.rules.deadlines.calendar
+    lines = []
+    for letter in letters[:LIST_LIMIT]:
+        title = esc(services.privacy.text(letter.title[:40], names=(letter.sender_name,)))
+        due = letter.due_date.isoformat() if letter.due_date else "—"
+        lines.append(t("#{id} {title} — due {date} ({note})", id=letter.id, title=title, date=due, note=_due_note(letter, today, calendar, t)))
+    if len(letters) > LIST_LIMIT:
+        lines.append(t("…and {more} more.", more=len(letters) - LIST_LIMIT))
+    return lines
+
+
+async def _send_list(update: Update, context: BotContext, heading: str, letters) -> None:
+    services = context.services
+    lines = [heading, *letter_lines(letters, services, context.t)]
+    if letters:
+        lines.append(context.t("Reply to this message to close one of them; I will ask which."))
+    for text in chunks(lines):
+        sent = await update.effective_message.reply_text(text)
+        async with services.db.transaction() as session:
+            remember(session, [letter.id for letter in letters[:LIST_LIMIT]], sent.chat_id, sent.message_id, "list", services.now())
+
+
+async def mine_command(update: Update, context: BotContext) -> None:
+    actor, t = context.actor, context.t
+    if actor.role is not Role.LIAISON or actor.unit_id is None:
+        await update.effective_message.reply_text(t("/mine lists a liaison's open letters. Use /overdue to see what is late."))
+        return
+    async with context.services.db.reading() as session:
+        letters = await open_letters(session, actor.unit_id)
+    if not letters:
+        await update.effective_message.reply_text(t("{unit} has no open letters.", unit=esc(actor.unit_name)))
+        return
+    await _send_list(update, context, t("<b>Open letters of {unit} ({count})</b>", unit=esc(actor.unit_name), count=len(letters)), letters)
+
+
+async def overdue_command(update: Update, context: BotContext) -> None:
+    actor, t, services = context.actor, context.t, context.services
+    argument = command_args(update.effective_message.text)
+    unit_id = None
+    if argument:
+        resolution = services.resolver.resolve(argument)
+        if resolution.unit is None:
+            await update.effective_message.reply_text(unit_not_found(argument, t) if not resolution.ambiguous else
+                                                      t("“{query}” fits {count} units. Which one?", query=esc(argument), count=len(resolution.matches)) + "\n" + "、".join(esc(u.name) for u in resolution.matches[:8]))
+            return
+        unit_id = resolution.unit.id
+    if not can(actor, Action.VIEW_ALL_LETTERS):
+        if actor.role is Role.LIAISON and unit_id in (None, actor.unit_id):
+            unit_id = actor.unit_id
+        else:
+            await update.effective_message.reply_text(t("You may see only your own unit's letters."))
+            return
+    today = services.local_now().date()
+    async with services.db.reading() as session:
+        rows = await overdue_letters(session, today, unit_id)
+    if not rows:
+        await update.effective_message.reply_text(t("Nothing is overdue."))
+        return
+    lines = [t("<b>Overdue letters ({count})</b>", count=len(rows))]
+    current = None
+    for letter, unit in rows[:LIST_LIMIT]:
+        if unit != current:
+            lines.append(f"\n<b>{esc(unit)}</b>")
+            current = unit
+        lines.extend(letter_lines([letter], services, t))
+    if len(rows) > LIST_LIMIT:
+        lines.append(t("…and {more} more.", more=len(rows) - LIST_LIMIT))
+    for text in chunks(lines):
+        sent = await update.effective_message.reply_text(text)
+        async with services.db.transaction() as session:
+            remember(session, [letter.id for letter, _ in rows[:LIST_LIMIT]], sent.chat_id, sent.message_id, "list", services.now())
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("letter", letter_command),
+        CommandHandler("mine", mine_command),
+        CommandHandler("overdue", overdue_command),
+    ]

@@ -1,0 +1,243 @@
+"""The daily loop through chat, with several people: assign, sign, close by reply, return and
+reassign, extend, reopen, read, and every refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from models.handling import close
+from models.letters import LetterError, Origin
+from models.permissions import Actor
+from models.tables import Letter, LetterEvent, Role
+from tests.conftest import expect, greet, join, post_letter
+
+
+@pytest.fixture
+async def county(bot, http):
+    """An admin, two liaisons of 八仙镇 and their bound group, a liaison of 长安镇, a leader."""
+    people = {
+        "admin": bot.admin, "a1": bot.person(2101, "八仙甲"), "a2": bot.person(2102, "八仙乙"),
+        "b": bot.person(2201, "长安丙"), "leader": bot.person(2301, "县长丁"),
+    }
+    await greet(bot.admin)
+    for key, what in (("a1", "八仙镇"), ("a2", "八仙镇"), ("b", "长安镇"), ("leader", "leader")):
+        await join(bot, people[key], what)
+    group = bot.api.group("八仙镇信访工作群")
+    people["a1"].send("/bind", chat=group)
+    await people["a1"].receive(chat=group)
+    people["group"] = group
+    return people
+
+
+async def assigned_letter(bot, http, county, **fields) -> tuple[int, dict]:
+    """Posts a letter, assigns it to 八仙镇 from the admin's card; returns its id and the cards."""
+    letter = await post_letter(http, **fields)
+    card = await expect(county["admin"], f"#{letter['id']}")
+    county["admin"].press(card, card.button("八仙镇"))
+    cards = {
+        "a1": await expect(county["a1"], f"#{letter['id']}"),
+        "a2": await expect(county["a2"], f"#{letter['id']}"),
+        "group": await expect(county["a1"], f"#{letter['id']}", chat=county["group"]),
+        "admin": card,
+    }
+    return letter["id"], cards
+
+
+async def events_of(bot, letter_id: int) -> list[str]:
+    async with bot.services.db.reading() as session:
+        return list((await session.scalars(select(LetterEvent.action).where(LetterEvent.letter_id == letter_id).order_by(LetterEvent.id))).all())
+
+
+async def test_the_whole_loop(bot, http, county):
+    a1, a2, b, leader, group = county["a1"], county["a2"], county["b"], county["leader"], county["group"]
+    letter_id, cards = await assigned_letter(bot, http, county)
+    assert {data for _, data in cards["a1"].buttons} == {f"letter:{a}:{letter_id}" for a in ("accept", "return", "done", "extend")}
+
+    callback = a1.press(cards["a1"], cards["a1"].button("签收"))
+    assert "已签收" in (await a1.answer_to(callback))["text"]
+    await expect(a2, "签收人：八仙甲", kind="edit")
+
+    # Another unit's liaison, in the group and by command: refused, nothing changes.
+    callback = b.press(cards["group"], f"letter:accept:{letter_id}")
+    assert "其他单位" in (await b.answer_to(callback))["text"]
+    b.send(f"/done {letter_id} 我来办结")
+    assert "其他单位" in (await b.receive()).text
+
+    # The second liaison closes it by replying to the group's card.
+    a2.send("路灯已全部修复，感谢监督。", chat=group, reply_to=cards["group"])
+    await expect(a2, "已办结，谢谢", chat=group)
+    notice = await expect(county["admin"], "已由八仙乙")
+    assert f"#{letter_id}" in notice.text
+    edited = await expect(a1, "办结人：八仙乙", kind="edit")
+    assert edited.message_id == cards["a1"].message_id and not edited.buttons and "路灯已全部修复" in edited.text
+
+    # The first liaison replies too: told who was first, nothing doubles.
+    a1.send("我也修好了", reply_to=cards["a1"])
+    assert "已由八仙乙" in (await expect(a1, "已由")).text
+    async with bot.services.db.reading() as session:
+        letter = await session.get(Letter, letter_id)
+    assert letter.status == "done" and letter.reply == "路灯已全部修复，感谢监督。" and letter.closed_by == 2102
+    assert await events_of(bot, letter_id) == ["received", "assigned", "accepted", "done"]
+
+    # The leader reads, with no buttons; another unit's liaison may not.
+    leader.send(f"/letter {letter_id}")
+    card = await leader.receive()
+    assert "已办结" in card.text and not card.buttons
+    story = await expect(leader, "办理记录")
+    for fragment in ("收到来信", "交办八仙镇", "八仙甲（私聊）：签收", "八仙乙（在“八仙镇信访工作群”）：已办结", "网站（API）"):
+        assert fragment in story.text, (fragment, story.text)
+    b.send(f"/letter {letter_id}")
+    assert "没有您可以查看" in (await b.receive()).text
+    leader.send(f"/assign {letter_id} 长安镇")
+    assert "只有管理员" in (await leader.receive()).text
+
+
+async def test_the_close_button_asks_for_the_reply(bot, http, county):
+    a1 = county["a1"]
+    letter_id, cards = await assigned_letter(bot, http, county)
+    a1.press(cards["a1"], cards["a1"].button("办结"))
+    prompt = await expect(a1, "答复内容")
+    a1.send("已安排维修。", reply_to=prompt)
+    assert "已办结" in (await a1.receive()).text
+
+
+async def test_return_and_reassign(bot, http, county):
+    a1, b, admin = county["a1"], county["b"], county["admin"]
+    letter_id, cards = await assigned_letter(bot, http, county)
+    a1.press(cards["a1"], cards["a1"].button("退回"))
+    prompt = await expect(a1, "退回")
+    a1.send("不属于本镇辖区，应由长安镇办理", reply_to=prompt)
+    assert "已退回" in (await expect(a1, "退回县信息中心")).text
+    returned = await expect(admin, "退回理由", kind="message")
+    assert "不属于本镇辖区" in returned.text
+    assert all("八仙镇" not in text for text, _ in returned.buttons)  # the returning unit is not suggested
+    admin.send(f"/assign {letter_id} 长安")
+    assert "已交办长安镇" in (await expect(admin, "已交办长安镇")).text
+    card = await expect(b, f"#{letter_id}")
+    assert "长安镇" in card.text and card.button("签收")
+    assert (await events_of(bot, letter_id))[-2:] == ["returned", "assigned"]
+
+
+async def test_extensions_twice_then_refused(bot, http, county):
+    a1, admin = county["a1"], county["admin"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    due = dt.date(2026, 12, 7)  # assigned Monday 2026-11-30: five working days later
+    for new_due in (dt.date(2026, 12, 10), dt.date(2026, 12, 15)):
+        a1.send(f"/extend {letter_id} 3 需要现场核实")
+        await expect(a1, "已提交")
+        request = await expect(admin, "申请延期 3 个工作日", kind="message")
+        callback = admin.press(request, request.button("同意"))
+        assert new_due.isoformat() in (await admin.answer_to(callback))["text"]
+        assert new_due.isoformat() in (await expect(a1, "新的办理时限")).text
+        due = new_due
+    a1.send(f"/extend {letter_id} 2 还需要时间")
+    await expect(a1, "已延期 2 次，不能")
+    async with bot.services.db.reading() as session:
+        letter = await session.get(Letter, letter_id)
+    assert letter.extensions == 2 and letter.due_date == due
+
+
+async def test_extension_refused_and_none_after_the_deadline(bot, http, county):
+    a1, admin = county["a1"], county["admin"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    a1.send(f"/extend {letter_id} 2 需要协调")
+    await expect(a1, "已提交")
+    a1.send(f"/extend {letter_id} 2 再来一次")
+    await expect(a1, "等待审批")
+    request = await expect(admin, "申请延期 2 个工作日")
+    callback = admin.press(request, request.button("不同意"))
+    assert "2026-12-07" in (await admin.answer_to(callback))["text"]
+    assert "未获同意" in (await expect(a1, "未获同意")).text
+    callback = admin.press(request, request.button("同意"))  # a second admin's stale press
+    assert "已由" in (await admin.answer_to(callback))["text"]
+
+    bot.clock.now += dt.timedelta(days=9)  # past the deadline
+    a1.send(f"/extend {letter_id} 2 来不及了")
+    await expect(a1, "已过")
+
+
+async def test_illegal_transitions_change_nothing(bot, http, county):
+    admin, a1 = county["admin"], county["a1"]
+    fresh = await post_letter(http, external_id="N1")
+    await expect(admin, f"#{fresh['id']}")
+    admin.send(f"/done {fresh['id']} 直接办结")
+    assert "待交办" in (await admin.receive()).text
+    admin.send(f"/reopen {fresh['id']} 重办")
+    assert "不能重办" in (await admin.receive()).text
+    letter_id, cards = await assigned_letter(bot, http, county, external_id="N2")
+    a1.send(f"/done {letter_id} 好了")
+    await expect(a1, "谢谢")
+    callback = a1.press(cards["a1"], f"letter:accept:{letter_id}")  # a stale button
+    assert "已由八仙甲" in (await a1.answer_to(callback))["text"]
+    a1.send(f"/return {letter_id} 不想办")
+    await expect(a1, "已由八仙甲", kind="message")
+    a1.send(f"/reopen {letter_id} 再办")
+    await expect(a1, "只有管理员")
+    a1.send("/done 12")
+    await expect(a1, "用法")
+    assert await events_of(bot, letter_id) == ["received", "assigned", "done"]
+
+
+async def test_reopen_sends_it_back_with_a_new_deadline(bot, http, county):
+    admin, a1 = county["admin"], county["a1"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    a1.send(f"/done {letter_id} 已处理")
+    await expect(a1, "谢谢")
+    bot.clock.now += dt.timedelta(days=2)  # Wednesday 2026-12-02
+    admin.send(f"/reopen {letter_id} 群众不满意，请重新核实")
+    assert "退回原单位" in (await expect(admin, "退回原单位")).text
+    assert "群众不满意" in (await expect(a1, "退回重办")).text
+    card = await expect(a1, f"#{letter_id}", kind="message")
+    assert "2026-12-09" in card.text and card.button("签收")
+
+
+async def test_reply_to_a_list_asks_which_letter(bot, http, county):
+    a1 = county["a1"]
+    first, _ = await assigned_letter(bot, http, county, external_id="L1")
+    second, _ = await assigned_letter(bot, http, county, external_id="L2")
+    a1.send("/mine")
+    listing = await expect(a1, "在办信件")
+    assert f"#{first}" in listing.text and f"#{second}" in listing.text and "还剩 5 个工作日" in listing.text
+    a1.send("两件都在办，先答复一件", reply_to=listing)
+    question = await a1.receive()
+    assert "哪一件" in question.text
+    callback = a1.press(question, f"reply:letter:{second}")
+    assert "已办结" in (await a1.answer_to(callback))["text"]
+    async with bot.services.db.reading() as session:
+        assert (await session.get(Letter, second)).reply == "两件都在办，先答复一件"
+        assert (await session.get(Letter, first)).status == "assigned"
+
+
+async def test_overdue_lists_by_unit(bot, http, county):
+    admin, leader, b = county["admin"], county["leader"], county["b"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    admin.send("/overdue")
+    assert "没有超期" in (await admin.receive()).text
+    bot.clock.now += dt.timedelta(days=10)  # Thursday 2026-12-10: three working days past 12-07
+    leader.send("/overdue 八仙")
+    listing = await leader.receive()
+    assert "八仙镇" in listing.text and f"#{letter_id}" in listing.text and "超期 3 个工作日" in listing.text
+    b.send("/overdue 八仙镇")
+    assert "只能查看本单位" in (await b.receive()).text
+
+
+async def test_two_closes_at_once_close_once(bot, http, county):
+    letter_id, _ = await assigned_letter(bot, http, county)
+    services = bot.services
+    people = [Actor(2101, Role.LIAISON, unit_id=8, full_name="八仙甲"), Actor(2102, Role.LIAISON, unit_id=8, full_name="八仙乙")]
+
+    async def attempt(actor: Actor, text: str):
+        try:
+            async with services.db.transaction() as session:
+                await close(session, services.rules, letter_id, text, Origin("person", actor, actor.telegram_id), services.now())
+            return "closed"
+        except LetterError as exc:
+            return exc.message
+
+    results = await asyncio.gather(attempt(people[0], "甲的答复"), attempt(people[1], "乙的答复"))
+    assert sorted(results) == sorted(["closed", "Letter #{id} was already closed by {name} at {time}."])
+    assert (await events_of(bot, letter_id)).count("done") == 1
