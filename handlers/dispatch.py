@@ -83,14 +83,17 @@ async def invalid_button(update: Update, context: BotContext) -> None:
     if await _refuse_button(update, context):
         return
     (letter_id,) = _ids(update.callback_query.data)
-    t = context.t
-    rows = [[InlineKeyboardButton(t(label), callback_data=f"letter:inv:{letter_id}:{code}")] for code, label in INVALID_REASONS.items()]
-    rows.append([
-        InlineKeyboardButton(t("Other reason…"), callback_data=f"letter:inv:{letter_id}:other"),
-        InlineKeyboardButton(t("Back"), callback_data=f"letter:card:{letter_id}"),
-    ])
     await update.callback_query.answer()
-    await set_buttons(update.callback_query, InlineKeyboardMarkup(rows))
+    await set_buttons(update.callback_query, _reason_buttons(letter_id, context.t, with_back=True))
+
+
+def _reason_buttons(letter_id: int, t: Translator, *, with_back: bool) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(t(label), callback_data=f"letter:inv:{letter_id}:{code}")] for code, label in INVALID_REASONS.items()]
+    last = [InlineKeyboardButton(t("Other reason…"), callback_data=f"letter:inv:{letter_id}:other")]
+    if with_back:
+        last.append(InlineKeyboardButton(t("Back"), callback_data=f"letter:card:{letter_id}"))
+    rows.append(last)
+    return InlineKeyboardMarkup(rows)
 
 
 async def invalid_reason_button(update: Update, context: BotContext) -> None:
@@ -126,10 +129,19 @@ async def card_button(update: Update, context: BotContext) -> None:
 
 
 async def invalid_command(update: Update, context: BotContext) -> None:
+    """/invalid <id> <reason>; without a reason, the usual reasons as buttons."""
     t = context.t
-    match = re.match(r"^#?(\d{1,9})\s+(.+)$", command_args(update.effective_message.text), re.S)
+    arguments = command_args(update.effective_message.text)
+    match = re.match(r"^#?(\d{1,9})\s+(.+)$", arguments, re.S)
     if not can(context.actor, Action.MANAGE_LETTERS):
         await update.effective_message.reply_text(t("Only administrators may do this."))
+        return
+    only_id = re.match(r"^#?(\d{1,9})$", arguments)
+    if only_id:
+        letter_id = int(only_id.group(1))
+        await update.effective_message.reply_text(
+            t("Why is letter #{id} invalid?", id=letter_id), reply_markup=_reason_buttons(letter_id, t, with_back=False)
+        )
         return
     if not match:
         await update.effective_message.reply_text(esc(t("Usage: /invalid <letter id> <reason>")))

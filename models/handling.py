@@ -14,7 +14,7 @@ from locales import N_
 from models.letters import OPEN_STATUSES, LetterError, Origin, Rules, letter_for_update, record_event, unit_name
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, can
-from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member
+from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role
 
 MAX_EXTENSIONS = 2
 MAX_EXTENSION_DAYS = 30
@@ -30,8 +30,11 @@ async def person_name(session: AsyncSession, telegram_id: int | None) -> str:
 async def _unit_letter(session: AsyncSession, letter_id: int, origin: Origin) -> Letter:
     """The locked letter, if the person may act for its unit."""
     letter = await letter_for_update(session, letter_id)
-    if origin.actor is not None and not can(origin.actor, Action.HANDLE_UNIT_LETTERS, letter.unit_id or -1):
-        raise LetterError(N_("Letter #{id} belongs to another unit; you may not act on it."), id=letter.id)
+    actor = origin.actor
+    if actor is not None and not can(actor, Action.HANDLE_UNIT_LETTERS, letter.unit_id or -1):
+        if actor.role is Role.LIAISON:
+            raise LetterError(N_("Letter #{id} belongs to another unit; you may not act on it."), id=letter.id)
+        raise LetterError(N_("Only the unit's liaisons and administrators may do this."))
     return letter
 
 

@@ -94,6 +94,8 @@ async def test_the_whole_loop(bot, http, county):
     assert "没有您可以查看" in (await b.receive()).text
     leader.send(f"/assign {letter_id} 长安镇")
     assert "只有管理员" in (await leader.receive()).text
+    leader.send(f"/return {letter_id} 领导退回")
+    assert "只有本单位联络员和管理员" in (await leader.receive()).text
 
 
 async def test_the_close_button_asks_for_the_reply(bot, http, county):
@@ -168,6 +170,10 @@ async def test_illegal_transitions_change_nothing(bot, http, county):
     assert "待交办" in (await admin.receive()).text
     admin.send(f"/reopen {fresh['id']} 重办")
     assert "不能重办" in (await admin.receive()).text
+    admin.send(f"/invalid {fresh['id']}")
+    reasons = await admin.receive()
+    admin.press(reasons, reasons.button("无法联系来信人"))
+    await expect(admin, "无法联系来信人", kind="edit")
     letter_id, cards = await assigned_letter(bot, http, county, external_id="N2")
     a1.send(f"/done {letter_id} 好了")
     await expect(a1, "谢谢")
