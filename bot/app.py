@@ -22,9 +22,11 @@ from handlers.context import BotContext
 from handlers.menu import publish_default_menus, publish_member_menu
 from locales import language_for
 from models.db import Database
+from models.holidays import load_overrides
 from models.people import actor_for, members_with_roles
 from models.units import build_resolver, read_units_file, sync_units, unit_profiles
 from scheduler.delivery import Delivery
+from scheduler.jobs import start_schedule
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT_SECONDS = 10
@@ -69,6 +71,7 @@ async def prepare_database(services: Services) -> None:
     async with services.db.reading() as session:
         services.resolver = await build_resolver(session)
         services.unit_profiles = await unit_profiles(session)
+        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
 
 
 async def _publish_menus(application: Application) -> None:
@@ -113,6 +116,7 @@ async def running(application: Application) -> AsyncIterator[Application]:
         await application.start()
         services.delivery = Delivery(application, services)
         await services.delivery.start()
+        await start_schedule(application, services)
         if settings.intake_token:
             intake = IntakeServer(services)
             await intake.start()

@@ -36,6 +36,9 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     invite.add_argument("who", help=t("a unit, leader or admin"))
     importer = verbs.add_parser("import", help=t("import letters from a CSV or XLSX file"))
     importer.add_argument("file", type=Path, help=t("the file to import"))
+    verbs.add_parser("remind", help=t("run the reminder sweep now"))
+    holidays = verbs.add_parser("holidays", help=t("load working days and days off for a year the official calendar lacks"))
+    holidays.add_argument("file", type=Path, help=t("lines of date,working|off,note"))
     return root
 
 
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_invite(settings, t, args.who))
         if verb == "import":
             return asyncio.run(_import(settings, t, args.file))
+        if verb == "remind":
+            return asyncio.run(_remind(settings, t))
+        if verb == "holidays":
+            return asyncio.run(_holidays(settings, t, args.file))
     except UnitsFileError as exc:
         print(t("The units file is not usable: {error}", error=exc), file=sys.stderr)
         return 2
@@ -149,6 +156,46 @@ async def _import(settings: Settings, t: Translator, path: Path) -> int:
     for line in report_lines(report, t):
         print(line, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
+
+
+async def _remind(settings: Settings, t: Translator) -> int:
+    """Queues the digests; the running bot delivers them (it reads the same outbox)."""
+    from handlers.reminders import sweep_summary
+    from scheduler.jobs import run_sweep
+
+    services = await _open_database(settings)
+    try:
+        result = await run_sweep(services, automatic=False)
+    finally:
+        await services.db.dispose()
+    print(sweep_summary(result, t))
+    return 0
+
+
+async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
+    from handlers.reminders import calendar_lines
+    from models.holidays import override_years, save_overrides
+    from scheduler.workdays import OverrideFileError, read_override_file
+
+    if not path.is_file():
+        print(t("No such file: {file}", file=path), file=sys.stderr)
+        return 2
+    try:
+        days = read_override_file(path)
+    except OverrideFileError as exc:
+        print(t("{file} was not loaded: {reason}.", file=path.name, reason=t(exc.message, **exc.values)), file=sys.stderr)
+        return 1
+    services = await _open_database(settings)
+    try:
+        async with services.db.transaction() as session:
+            count = await save_overrides(session, days, services.now())
+            years = await override_years(session)
+    finally:
+        await services.db.dispose()
+    print(t("{count} days loaded.", count=count))
+    for line in calendar_lines(services.local_now().date(), years, t):
+        print(line)
+    return 0
 
 
 async def _bot_username(settings: Settings) -> str | None:

@@ -29,7 +29,10 @@ def system_clock() -> dt.datetime:
 
 def rules_from(settings: Settings) -> Rules:
     deadlines = DeadlinePolicy(
-        tz=settings.tz, handling_days=settings.handling_days, accept_days=settings.accept_days, calendar=WorkdayCalendar()
+        tz=settings.tz,
+        handling_days=settings.handling_days.default, accept_days=settings.accept_days.default,
+        handling_by_type=settings.handling_days.by_type, accept_by_type=settings.accept_days.by_type,
+        calendar=WorkdayCalendar(),
     )
     return Rules(deadlines=deadlines, admin_ids=settings.admin_ids)
 

@@ -19,8 +19,58 @@ DEFAULT_UNITS_FILE = Path(__file__).parent / "data" / "pingli-units.yaml"
 TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 
 
+class DaysRule:
+    """A number of working days, optionally per letter type: `5` or `5;投诉=10;咨询=3`. Compares
+    equal to its default, so `settings.handling_days == 5` reads naturally."""
+
+    def __init__(self, default: int, by_type: dict[str, int] | None = None):
+        self.default = default
+        self.by_type = dict(by_type or {})
+
+    @classmethod
+    def parse(cls, value: object, maximum: int) -> DaysRule:
+        if isinstance(value, DaysRule):
+            return value
+        parts = [p.strip() for p in re.split(r"[;；,，]", str(value)) if p.strip()]
+        if not parts:
+            raise ValueError("give a number of working days, e.g. 5 or 5;投诉=10")
+        default, by_type = None, {}
+        for part in parts:
+            name, sep, number = part.partition("=") if "=" in part else part.partition(":")
+            text = number if sep else name
+            if not text.strip().isdigit() or not 1 <= int(text) <= maximum:
+                raise ValueError(f"{part!r}: working days must be a whole number from 1 to {maximum}")
+            if sep:
+                by_type[name.strip()] = int(text)
+            elif default is None:
+                default = int(text)
+            else:
+                raise ValueError("only one default number of days")
+        if default is None:
+            raise ValueError("the default number of days is missing, e.g. 5;投诉=10")
+        return cls(default, by_type)
+
+    def for_type(self, letter_type: str | None) -> int:
+        return self.by_type.get(letter_type or "", self.default)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DaysRule):
+            return (self.default, self.by_type) == (other.default, other.by_type)
+        return other == self.default
+
+    def __hash__(self) -> int:
+        return hash(self.default)
+
+    def __int__(self) -> int:
+        return self.default
+
+    def __repr__(self) -> str:
+        return f"DaysRule({self.default}, {self.by_type})"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
+        arbitrary_types_allowed=True,
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
         env_ignore_empty=True,  # `INTAKE_TOKEN=` in .env means "not set", as .env.example shows
     )
@@ -33,8 +83,8 @@ class Settings(BaseSettings):
     telegram_proxy: str | None = None
     timezone: str = "Asia/Shanghai"
     reminder_time: dt.time = dt.time(9, 0)
-    handling_days: int = Field(default=5, ge=1, le=60)
-    accept_days: int = Field(default=1, ge=1, le=30)
+    handling_days: DaysRule = DaysRule(5)
+    accept_days: DaysRule = DaysRule(1)
     escalate_after: int = Field(default=3, ge=1, le=60)
     units_file: Path = DEFAULT_UNITS_FILE
     intake_host: str = "127.0.0.1"
@@ -63,6 +113,11 @@ class Settings(BaseSettings):
                     raise ValueError(f"{part!r} is not a numeric Telegram user id")
             return frozenset(int(p) for p in parts)
         return value
+
+    @field_validator("handling_days", "accept_days", mode="before")
+    @classmethod
+    def _days_rule(cls, value: object, info) -> object:
+        return DaysRule.parse(value, maximum=60 if info.field_name == "handling_days" else 30)
 
     @field_validator("reminder_time", mode="before")
     @classmethod

@@ -11,11 +11,12 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from handlers import (
-    buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, reading, start, units,
+    buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, reading, reminders, start,
+    units,
 )
 
 # The /new conversation comes first: while it runs, its steps take the admin's text.
-FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading)
+FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading, reminders)
 
 
 def register(application: Application) -> None:

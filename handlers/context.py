@@ -52,6 +52,8 @@ async def load_member_and_locale(update: Update, context: BotContext) -> None:
         actor = await load_actor(session, person, services.settings.admin_ids)
     context.actor = actor
     context.t = Translator(language_for(actor.language, person.language_code, services.settings.language))
+    if services.delivery is not None:
+        await services.delivery.reachable_again(person.telegram_id)
     if actor.is_stranger and not _is_start(update):
         await explain_to_stranger(update, context)
         raise ApplicationHandlerStop

@@ -42,6 +42,8 @@ COMMANDS: tuple[MenuCommand, ...] = (
     MenuCommand("assign", N_("Assign a letter to a unit"), ADMINS, N_("<id> [unit]")),
     MenuCommand("invalid", N_("Mark a letter invalid"), ADMINS, N_("<id> <reason>")),
     MenuCommand("reopen", N_("Send a closed letter back for handling again"), ADMINS, N_("<id> <reason>")),
+    MenuCommand("remind", N_("Run the reminder sweep now"), ADMINS),
+    MenuCommand("holidays", N_("The working-day calendar"), frozenset({Role.ADMIN, Role.LEADER})),
     MenuCommand("units", N_("Towns and departments, with their liaisons"), MEMBERS),
     MenuCommand("invite", N_("Invite a liaison, a leader or an admin"), ADMINS, N_("<unit>|leader|admin")),
     MenuCommand("bind", N_("Bind this group to a unit"), frozenset({Role.ADMIN, Role.LIAISON}), N_("[unit]"), in_groups=True),

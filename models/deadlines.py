@@ -39,3 +39,14 @@ class DeadlinePolicy:
 
     def extended(self, due_date: dt.date, days: int) -> tuple[dt.date, bool]:
         return self.calendar.add_workdays(due_date, days)
+
+    def on_time(self, done_at: dt.datetime | None, due_date: dt.date | None) -> bool | None:
+        if done_at is None or due_date is None:
+            return None
+        return self.local_date(done_at) <= due_date
+
+    def workdays_to_close(self, assigned_at: dt.datetime | None, done_at: dt.datetime | None) -> int | None:
+        """Working days from the day of assignment to the day of closing (same day: 0)."""
+        if assigned_at is None or done_at is None:
+            return None
+        return self.calendar.workdays_between(self.local_date(assigned_at), self.local_date(done_at))

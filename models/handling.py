@@ -71,6 +71,8 @@ async def close(session: AsyncSession, rules: Rules, letter_id: int, reply: str,
     previous = letter.status
     letter.status = LetterStatus.DONE
     letter.reply, letter.done_at, letter.closed_by, letter.updated_at = reply[:50_000], now, origin.actor_id, now
+    letter.handling_workdays = rules.deadlines.workdays_to_close(letter.assigned_at, now)
+    letter.closed_on_time = rules.deadlines.on_time(now, letter.due_date)
     record_event(session, letter, origin, "done", now, previous, reply=letter.reply)
     enqueue_refresh(session, letter.id)
     closer = await person_name(session, origin.actor_id) or origin.kind
@@ -178,6 +180,7 @@ async def reopen(session: AsyncSession, rules: Rules, letter_id: int, reason: st
     letter.status = LetterStatus.ASSIGNED
     letter.assigned_at, letter.accepted_at, letter.accepted_by = now, None, None
     letter.done_at, letter.closed_by, letter.reply = None, None, None
+    letter.handling_workdays = letter.closed_on_time = None
     letter.accept_due, letter.due_date, letter.due_estimated = deadlines.accept_due, deadlines.due_date, deadlines.estimated
     letter.extensions, letter.updated_at = 0, now
     enqueue_refresh(session, letter.id)

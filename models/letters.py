@@ -113,9 +113,11 @@ async def ingest(
     for action, at, from_status, to_status in history_events(record, now):
         record_event(session, letter, origin, action, at, from_status, to_status)
     if announce:
-        enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.ADMIN_CARD, letter_id=letter.id)
+        # Letters from the website arrive at any hour: their cards wait for working hours.
+        automatic = origin.kind != "person"
+        enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.ADMIN_CARD, letter_id=letter.id, automatic=automatic)
         if letter.status in OPEN_STATUSES and letter.unit_id is not None:
-            enqueue(session, await unit_chat_ids(session, letter.unit_id), Kind.LETTER_CARD, letter_id=letter.id)
+            enqueue(session, await unit_chat_ids(session, letter.unit_id), Kind.LETTER_CARD, letter_id=letter.id, automatic=automatic)
     return letter, True
 
 
@@ -128,11 +130,13 @@ def letter_values(rules: Rules, record: LetterRecord, now: dt.datetime) -> dict[
         "assigned_at": record.assigned_at, "accepted_at": record.accepted_at, "done_at": record.done_at,
         "reply": record.reply, "invalid_reason": record.invalid_reason, "created_at": now, "updated_at": now,
         "accept_due": None, "due_date": None, "due_estimated": False, "extensions": 0,
-        "accepted_by": None, "closed_by": None, "return_reason": None,
+        "accepted_by": None, "closed_by": None, "return_reason": None, "handling_workdays": None, "closed_on_time": None,
     }
     if record.assigned_at is not None:
         deadlines = rules.deadlines.for_assignment(record.assigned_at, record.type)
         values.update(accept_due=deadlines.accept_due, due_date=deadlines.due_date, due_estimated=deadlines.estimated)
+        values["handling_workdays"] = rules.deadlines.workdays_to_close(record.assigned_at, record.done_at)
+        values["closed_on_time"] = rules.deadlines.on_time(record.done_at, deadlines.due_date)
     return values
 
 

@@ -21,6 +21,11 @@ class Kind:
     IMPORT_SUMMARY = "import_summary"  # one message per bulk import
     NOTICE = "notice"  # a short message: payload {"message": msgid, "values": {...}}
     EXTENSION_REQUEST = "extension_request"  # to admins, with approve / refuse buttons
+    DIGEST = "digest"  # a unit's morning digest: payload {"day", "unit", "items": [[letter, reason, overdue]]}
+    ESCALATION = "escalation"  # 督办 to leaders and admins: payload {"day", "units": {unit: items}}
+    RANKING = "ranking"  # the quarter's ranking, Mondays, to leaders
+    CALENDAR_REMINDER = "calendar_reminder"  # December: load next year's holiday notice
+    UNREACHABLE = "unreachable"  # to admins: a chat refused us
 
 
 def enqueue(
@@ -31,10 +36,15 @@ def enqueue(
     letter_id: int | None = None,
     payload: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
+    automatic: bool = False,
 ) -> None:
+    """`automatic`: the bot speaks on its own (not in answer to someone acting now), so the message
+    waits for working hours."""
     for chat_id in dict.fromkeys(chat_ids):
         key = f"{dedupe_key}:{chat_id}" if dedupe_key else None
-        session.add(Outbox(chat_id=chat_id, kind=kind, letter_id=letter_id, payload=payload or {}, dedupe_key=key))
+        session.add(Outbox(
+            chat_id=chat_id, kind=kind, letter_id=letter_id, payload=payload or {}, dedupe_key=key, automatic=automatic,
+        ))
 
 
 def enqueue_notice(session: AsyncSession, chat_ids: Iterable[int], message: str, letter_id: int | None = None, **values: Any) -> None:

@@ -52,6 +52,10 @@ async def letters_of_message(session: AsyncSession, chat_id: int, message_id: in
     return [(letter_id, purpose) for letter_id, purpose in rows.all()]
 
 
+async def group_title(session: AsyncSession, chat_id: int) -> str:
+    return await session.scalar(select(UnitChat.title).where(UnitChat.chat_id == chat_id)) or str(chat_id)
+
+
 def remember(session: AsyncSession, letter_ids: Iterable[int], chat_id: int, message_id: int, purpose: str, now: dt.datetime) -> None:
     """Record a message we sent about letters, so a reply to it finds them."""
     for letter_id in dict.fromkeys(letter_ids):

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from models.types import UTCDateTime, utcnow
@@ -163,6 +164,9 @@ class Letter(Base):
     due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     extensions: Mapped[int] = mapped_column(Integer, default=0)
     reply: Mapped[str | None] = mapped_column(Text)
+    # Working days from assignment to closing, fixed when it closes, so averages are one AVG().
+    handling_workdays: Mapped[int | None] = mapped_column(Integer)
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)  # by the (extended) deadline
     accepted_by: Mapped[int | None] = mapped_column(BigInteger)
     closed_by: Mapped[int | None] = mapped_column(BigInteger)
     invalid_reason: Mapped[str | None] = mapped_column(Text)
@@ -263,3 +267,50 @@ class Outbox(Base):
     sent_at: Mapped[dt.datetime | None]
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # Sent by the bot on its own (digests, reminders, letters from the website): held in quiet hours.
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
+
+class CalendarOverride(Base):
+    """A day an admin marked working or off, for years the official calendar data does not know."""
+
+    __tablename__ = "calendar_overrides"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(100), default="")
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Nudge(Base):
+    """The ledger: one row per letter, reason and working day it was brought up on. The unique key
+    is what makes a second sweep on the same day, or a second instance, send nothing new."""
+
+    __tablename__ = "nudges"
+    __table_args__ = (UniqueConstraint("letter_id", "reason", "day", name="uq_nudges_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"))
+    reason: Mapped[str] = mapped_column(String(16))  # unsigned | yellow | red | escalated
+    day: Mapped[dt.date] = mapped_column(Date, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SweepRun(Base):
+    """The day's sweep has run (or is running): a missed one runs once at the next start."""
+
+    __tablename__ = "sweep_runs"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+
+
+class UnreachableChat(Base):
+    """A chat Telegram refused us (blocked, left, deleted); the admins are told once."""
+
+    __tablename__ = "unreachable_chats"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    error: Mapped[str] = mapped_column(Text, default="")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -23,10 +22,13 @@ from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
 from models.letters import unit_name
-from models.outbox import Kind, from_json
+from models.outbox import Kind, admin_chat_ids, enqueue, from_json
+from models.queries import group_title, remember
+from scheduler.digests import SWEEP_RENDERERS
+from scheduler.messages import Edit, Send
 from models.people import member_by_telegram_id
 from models.handling import person_name
-from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState
+from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState, UnreachableChat
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -34,20 +36,7 @@ POLL_SECONDS = 2.0
 MAX_ATTEMPTS = 8
 
 
-@dataclass
-class Send:
-    chat_id: int
-    text: str
-    keyboard: InlineKeyboardMarkup | None = None
-    purpose: str | None = None  # recorded in letter_messages when set
-
-
-@dataclass
-class Edit:
-    chat_id: int
-    message_id: int
-    text: str
-    keyboard: InlineKeyboardMarkup | None = None
+QUIET_BEFORE, QUIET_FROM = dt.time(8, 0), dt.time(20, 0)
 
 
 class Delivery:
@@ -56,6 +45,7 @@ class Delivery:
         self.services = services
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.unreachable: set[int] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -76,6 +66,20 @@ class Delivery:
     async def _recover(self) -> None:
         async with self.services.db.transaction() as session:
             await session.execute(update(Outbox).where(Outbox.state == OutboxState.SENDING).values(state=OutboxState.PENDING))
+            self.unreachable = set((await session.scalars(select(UnreachableChat.chat_id))).all())
+
+    async def reachable_again(self, chat_id: int) -> None:
+        """The person wrote to us: whatever blocked delivery is over."""
+        if chat_id in self.unreachable:
+            self.unreachable.discard(chat_id)
+            async with self.services.db.transaction() as session:
+                await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id == chat_id))
+
+    def quiet(self, now: dt.datetime) -> bool:
+        """Outside 08:00–20:00 or on a day off, the bot does not speak on its own."""
+        local = now.astimezone(self.services.settings.tz)
+        working, _ = self.services.rules.deadlines.calendar.is_workday(local.date())
+        return not working or not QUIET_BEFORE <= local.time() < QUIET_FROM
 
     async def _loop(self) -> None:
         while True:
@@ -95,11 +99,14 @@ class Delivery:
     async def deliver_pending(self) -> int:
         """Claims and delivers one batch; returns how many rows it handled."""
         now = self.services.now()
+        ready = [Outbox.state == OutboxState.PENDING, or_(Outbox.not_before.is_(None), Outbox.not_before <= now)]
+        if self.quiet(now):
+            ready.append(Outbox.automatic.is_(False))
         async with self.services.db.transaction() as session:
             rows = (
                 await session.scalars(
                     select(Outbox)
-                    .where(Outbox.state == OutboxState.PENDING, or_(Outbox.not_before.is_(None), Outbox.not_before <= now))
+                    .where(*ready)
                     .order_by(Outbox.id)
                     .limit(BATCH)
                     .with_for_update(skip_locked=True)
@@ -114,15 +121,23 @@ class Delivery:
 
     async def _deliver(self, row: Outbox) -> None:
         bot = self.application.bot
-        sent: list[tuple[int, int, str | None]] = []
+        sent: list[tuple[int, int, str | None, list[int]]] = []
+        if row.chat_id in self.unreachable:
+            await self._finish(row, OutboxState.FAILED, sent, error="chat unreachable")
+            return
         try:
             for action in await self._render(row):
                 if isinstance(action, Send):
                     message = await bot.send_message(action.chat_id, action.text, reply_markup=action.keyboard)
-                    sent.append((message.chat_id, message.message_id, action.purpose))
+                    letters = action.letter_ids if action.letter_ids is not None else ([row.letter_id] if row.letter_id else [])
+                    sent.append((message.chat_id, message.message_id, action.purpose, letters))
                 else:
                     await self._edit(action)
-        except (Forbidden, BadRequest) as exc:
+        except Forbidden as exc:
+            log.warning("outbox %s: chat %s refuses us: %s", row.id, row.chat_id, exc)
+            await self._finish(row, OutboxState.FAILED, sent, error=str(exc), unreachable=True)
+            return
+        except BadRequest as exc:
             log.warning("outbox %s (%s to %s) refused by Telegram: %s", row.id, row.kind, row.chat_id, exc)
             await self._finish(row, OutboxState.FAILED, sent, error=str(exc))
             return
@@ -144,18 +159,27 @@ class Delivery:
             if "not modified" not in str(exc).lower() and "not found" not in str(exc).lower():
                 raise
 
-    async def _finish(self, row: Outbox, state: str, sent: list, *, error: str | None = None, retry_in: dt.timedelta | None = None) -> None:
+    async def _finish(
+        self, row: Outbox, state: str, sent: list, *, error: str | None = None,
+        retry_in: dt.timedelta | None = None, unreachable: bool = False,
+    ) -> None:
         now = self.services.now()
         async with self.services.db.transaction() as session:
+            if unreachable and row.chat_id not in self.unreachable and row.chat_id != 0:
+                # Once per chat: the admins learn it, and we stop trying until the person writes.
+                self.unreachable.add(row.chat_id)
+                session.add(UnreachableChat(chat_id=row.chat_id, since=now, error=(error or "")[:500]))
+                admins = [a for a in await admin_chat_ids(session, self.services.rules.admin_ids) if a != row.chat_id]
+                enqueue(session, admins, Kind.UNREACHABLE, payload={"chat": row.chat_id, "error": (error or "")[:200]})
             values: dict = {"state": state, "error": error}
             if state == OutboxState.SENT:
                 values.update(sent_at=now, message_id=sent[0][1] if sent else None)
             if state == OutboxState.PENDING and retry_in:
                 values["not_before"] = now + retry_in
             await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
-            for chat_id, message_id, purpose in sent:
-                if row.letter_id is not None and purpose:
-                    session.add(LetterMessage(letter_id=row.letter_id, chat_id=chat_id, message_id=message_id, purpose=purpose, sent_at=now))
+            for chat_id, message_id, purpose, letter_ids in sent:
+                if purpose:
+                    remember(session, letter_ids, chat_id, message_id, purpose, now)
         if state == OutboxState.PENDING:
             self.wake()
 
@@ -194,6 +218,12 @@ class Delivery:
                 return [Send(row.chat_id, t(msgid, **values), None, "notice")]
             if row.kind == Kind.EXTENSION_REQUEST:
                 return [await self._extension_request(session, row, letter, t)]
+            if row.kind in SWEEP_RENDERERS:
+                return await SWEEP_RENDERERS[row.kind](session, services, row, t)
+            if row.kind == Kind.UNREACHABLE:
+                who = await person_name(session, row.payload["chat"]) if row.payload["chat"] > 0 else await group_title(session, row.payload["chat"])
+                return [Send(row.chat_id, t("⚠️ I can no longer reach {who}: {error}. They will get messages again once they write to me.",
+                                            who=esc(who), error=esc(row.payload.get("error", ""))))]
             if row.kind == Kind.IMPORT_SUMMARY:
                 p = row.payload
                 return [Send(row.chat_id, t(

@@ -1,17 +1,25 @@
 """Chinese working days: the State Council's holiday notices with their make-up working weekends
-(调休), as the chinesecalendar package records them. For a year it does not know, overrides that
-admins maintain come first, then Monday to Friday; such answers are flagged as estimates."""
+(调休), as the chinesecalendar package records them. For a year it does not know, in order: the
+overrides admins load from next year's notice (`python -m bot holidays FILE`), then the statutory
+holidays as the `holidays` package computes them, then Monday to Friday. Any answer not from the
+official data is flagged as an estimate, and deadlines built on it are shown as 估算."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Mapping
 from functools import lru_cache
+from pathlib import Path
 
 import chinese_calendar
+import holidays as statutory
+
+from locales import N_
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def _official(day: dt.date) -> bool | None:
     try:
         return chinese_calendar.is_workday(day)
@@ -19,10 +27,25 @@ def _official(day: dt.date) -> bool | None:
         return None
 
 
+@lru_cache(maxsize=64)
+def _statutory_holidays(year: int) -> frozenset[dt.date]:
+    return frozenset(statutory.China(years=[year]).keys())
+
+
+def official_year(year: int) -> bool:
+    """Does the official calendar data cover this year?"""
+    return _official(dt.date(year, 6, 1)) is not None
+
+
 class WorkdayCalendar:
     def __init__(self, overrides: Mapping[dt.date, bool] | None = None):
-        self.overrides = dict(overrides or {})
         self._sums: dict[tuple[dt.date, int], tuple[dt.date, bool]] = {}
+        self.overrides: dict[dt.date, bool] = {}
+        self.set_overrides(overrides or {})
+
+    def set_overrides(self, overrides: Mapping[dt.date, bool]) -> None:
+        self.overrides = dict(overrides)
+        self._sums.clear()
 
     def is_workday(self, day: dt.date) -> tuple[bool, bool]:
         """(is it a working day, is that an estimate)."""
@@ -31,6 +54,8 @@ class WorkdayCalendar:
             return official, False
         if day in self.overrides:
             return self.overrides[day], True
+        if day in _statutory_holidays(day.year):
+            return False, True
         return day.weekday() < 5, True
 
     def add_workdays(self, start: dt.date, count: int) -> tuple[dt.date, bool]:
@@ -50,6 +75,9 @@ class WorkdayCalendar:
             left -= working
         return day, estimated
 
+    def next_workday(self, day: dt.date) -> dt.date:
+        return self.add_workdays(day, 1)[0]
+
     def workdays_between(self, start: dt.date, end: dt.date) -> int:
         """Working days after `start` up to and including `end` (0 when end <= start)."""
         count, day = 0, start
@@ -57,3 +85,44 @@ class WorkdayCalendar:
             day += dt.timedelta(days=1)
             count += self.is_workday(day)[0]
         return count
+
+
+class OverrideFileError(Exception):
+    def __init__(self, message: str, **values: object):
+        super().__init__(message)
+        self.message, self.values = message, values
+
+
+WORKING_WORDS = {"working", "work", "上班", "工作日", "班", "1", "true", "yes"}
+OFF_WORDS = {"off", "holiday", "休", "休息", "放假", "假", "0", "false", "no"}
+
+
+def read_override_file(path: Path) -> dict[dt.date, tuple[bool, str]]:
+    """Lines `date,working|off[,note]` (CSV, UTF-8 or GB18030; `#` starts a comment):
+    2027-01-01,off,元旦 / 2027-02-20,working,春节调休上班."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("gb18030", errors="replace")
+    days: dict[dt.date, tuple[bool, str]] = {}
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or not row[0].strip() or row[0].strip().startswith("#"):
+            continue
+        if row[0].strip().lower() in ("date", "日期"):
+            continue
+        try:
+            day = dt.date.fromisoformat(row[0].strip().replace("/", "-"))
+        except ValueError:
+            raise OverrideFileError(N_("line {line}: {value} is not a date like 2027-01-01"), line=number, value=row[0].strip()) from None
+        word = (row[1].strip().lower() if len(row) > 1 else "")
+        if word in WORKING_WORDS:
+            working = True
+        elif word in OFF_WORDS:
+            working = False
+        else:
+            raise OverrideFileError(N_("line {line}: say working or off, not {value}"), line=number, value=word or "—")
+        days[day] = (working, (row[2].strip() if len(row) > 2 else "")[:100])
+    if not days:
+        raise OverrideFileError(N_("the file lists no days"))
+    return days

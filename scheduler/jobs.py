@@ -1,0 +1,48 @@
+"""When the sweep runs: daily at REMINDER_TIME on working days (PTB's JobQueue), once at start if
+that day's run was missed, and on demand (/remind, `python -m bot remind`)."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram.ext import Application, ContextTypes
+
+from bot.runtime import SERVICES_KEY, Services
+from scheduler.sweep import SweepResult, claim_scheduled_run, sweep
+
+log = logging.getLogger(__name__)
+JOB_NAME = "daily-sweep"
+
+
+async def run_sweep(services: Services, *, automatic: bool) -> SweepResult:
+    """On demand: the same ledger, so it never repeats what today's run already said."""
+    async with services.db.transaction() as session:
+        result = await sweep(session, services.rules, services.now(), escalate_after=services.settings.escalate_after, automatic=automatic)
+    services.notify()
+    return result
+
+
+async def scheduled_sweep(services: Services, trigger: str) -> SweepResult | None:
+    """The day's one scheduled run; None on days off or when it already ran."""
+    now = services.now()
+    today = services.rules.deadlines.local_date(now)
+    if not services.rules.deadlines.calendar.is_workday(today)[0]:
+        return None
+    async with services.db.transaction() as session:
+        if not await claim_scheduled_run(session, today, now, trigger):
+            return None
+        result = await sweep(session, services.rules, now, escalate_after=services.settings.escalate_after)
+    services.notify()
+    log.info("sweep (%s) for %s: %s digests, %s letters, %s escalated", trigger, today, result.digests, result.letters, result.escalated)
+    return result
+
+
+async def _daily(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await scheduled_sweep(context.application.bot_data[SERVICES_KEY], "schedule")
+
+
+async def start_schedule(application: Application, services: Services) -> None:
+    settings = services.settings
+    application.job_queue.run_daily(_daily, time=settings.reminder_time.replace(tzinfo=settings.tz), name=JOB_NAME)
+    if services.local_now().time() >= settings.reminder_time:
+        await scheduled_sweep(services, "catch-up")

@@ -1,0 +1,133 @@
+"""The reminder sweep: on working days at REMINDER_TIME, one digest per unit with something to say
+(not signed for past the 签收 limit; 黄牌: due today or the next working day; 红牌: overdue, with
+working days overdue), one 督办 digest to leaders and admins for letters overdue by ESCALATE_AFTER
+working days or more, the quarter's ranking for leaders on the first working day of the week, and
+in December a reminder to the admins to load next year's holiday notice.
+
+Deciding is one transaction: the ledger rows (`nudges`) and the queued digests commit together, so
+a second run on the same day finds every letter already nudged and sends nothing new, and a crash
+before the commit leaves nothing behind to double. Delivery is the outbox's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.holidays import load_overrides, override_years
+from models.letters import OPEN_STATUSES, Rules
+from models.outbox import Kind, admin_chat_ids, enqueue, leader_chat_ids, unit_chat_ids
+from models.tables import Letter, LetterStatus, Nudge, Outbox, SweepRun
+from scheduler.workdays import official_year
+
+UNSIGNED, YELLOW, RED, ESCALATED = "unsigned", "yellow", "red", "escalated"
+
+
+@dataclass
+class SweepResult:
+    day: dt.date
+    digests: int = 0
+    letters: int = 0
+    escalated: int = 0
+    ranking: bool = False
+    calendar_reminder: bool = False
+    by_unit: dict[int, list[tuple[int, str, int]]] = field(default_factory=dict)
+
+
+def classify(letter, today: dt.date, next_workday: dt.date, calendar) -> tuple[str, int] | None:
+    """Why a letter is brought up today, and how many working days overdue (0 if not)."""
+    if letter.due_date is not None and letter.due_date < today:
+        return RED, calendar.workdays_between(letter.due_date, today)
+    if letter.due_date is not None and letter.due_date <= next_workday:
+        return YELLOW, 0
+    if letter.status == LetterStatus.ASSIGNED and letter.accept_due is not None and letter.accept_due < today:
+        return UNSIGNED, 0
+    return None
+
+
+async def sweep(
+    session: AsyncSession, rules: Rules, now: dt.datetime, *, escalate_after: int, automatic: bool = True
+) -> SweepResult:
+    deadlines = rules.deadlines
+    calendar = deadlines.calendar
+    calendar.set_overrides(await load_overrides(session))  # the CLI may have loaded new ones
+    today = deadlines.local_date(now)
+    next_workday = calendar.next_workday(today)
+    result = SweepResult(today)
+
+    letters = (
+        await session.execute(
+            select(Letter.id, Letter.unit_id, Letter.status, Letter.accept_due, Letter.due_date)
+            .where(Letter.status.in_(OPEN_STATUSES), Letter.unit_id.is_not(None))
+            .order_by(Letter.due_date, Letter.id)
+        )
+    ).all()
+    already = set((await session.execute(select(Nudge.letter_id, Nudge.reason).where(Nudge.day == today))).all())
+    escalations: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    for letter in letters:
+        verdict = classify(letter, today, next_workday, calendar)
+        if verdict is None:
+            continue
+        reason, overdue = verdict
+        if (letter.id, reason) not in already:
+            result.by_unit.setdefault(letter.unit_id, []).append((letter.id, reason, overdue))
+            session.add(Nudge(letter_id=letter.id, reason=reason, day=today, created_at=now))
+        if reason == RED and overdue >= escalate_after and (letter.id, ESCALATED) not in already:
+            escalations[letter.unit_id].append((letter.id, RED, overdue))
+            session.add(Nudge(letter_id=letter.id, reason=ESCALATED, day=today, created_at=now))
+
+    for unit_id, items in result.by_unit.items():
+        chats = await unit_chat_ids(session, unit_id)
+        payload = {"day": today.isoformat(), "unit": unit_id, "items": items}
+        enqueue(session, chats, Kind.DIGEST, payload=payload, automatic=automatic)
+        result.digests += 1
+        result.letters += len(items)
+    if escalations:
+        bosses = sorted(set(await leader_chat_ids(session)) | set(await admin_chat_ids(session, rules.admin_ids)))
+        payload = {"day": today.isoformat(), "units": {str(u): items for u, items in escalations.items()}}
+        enqueue(session, bosses, Kind.ESCALATION, payload=payload, automatic=automatic)
+        result.escalated = sum(len(items) for items in escalations.values())
+
+    week = today.isocalendar()
+    if today == _first_workday_of_week(today, calendar) and not await _queued(session, f"ranking:{week.year}-W{week.week:02d}"):
+        enqueue(session, await leader_chat_ids(session), Kind.RANKING, payload={"day": today.isoformat()},
+                dedupe_key=f"ranking:{week.year}-W{week.week:02d}", automatic=automatic)
+        result.ranking = True
+    if today.month == 12 and not official_year(today.year + 1) and today.year + 1 not in await override_years(session):
+        key = f"calendar:{today.year + 1}:W{week.week:02d}"
+        if not await _queued(session, key):
+            enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.CALENDAR_REMINDER,
+                    payload={"year": today.year + 1}, dedupe_key=key, automatic=automatic)
+            result.calendar_reminder = True
+    await session.flush()
+    return result
+
+
+def _first_workday_of_week(day: dt.date, calendar) -> dt.date | None:
+    monday = day - dt.timedelta(days=day.weekday())
+    for offset in range(7):
+        candidate = monday + dt.timedelta(days=offset)
+        if calendar.is_workday(candidate)[0]:
+            return candidate
+    return None
+
+
+async def _queued(session: AsyncSession, key_prefix: str) -> bool:
+    return await session.scalar(select(Outbox.id).where(Outbox.dedupe_key.like(f"{key_prefix}:%")).limit(1)) is not None
+
+
+async def claim_scheduled_run(session: AsyncSession, day: dt.date, now: dt.datetime, trigger: str) -> bool:
+    """Marks the day's scheduled run as taken; False if it already ran (here or elsewhere)."""
+    if await session.get(SweepRun, day) is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(SweepRun(day=day, started_at=now, trigger=trigger))
+    except IntegrityError:
+        return False
+    return True
