@@ -132,6 +132,11 @@ async def reply_to_letter(update: Update, context: BotContext) -> None:
         letter_id, action = actions[0]
         await act(update, context, action, letter_id, message.text)
         return
+    # "12 已修复" in reply to a digest: the number says which letter.
+    named = re.match(r"^\s*#?(\d{1,9})[\s:：,，、.]+(.+)$", message.text, re.S)
+    if named and int(named.group(1)) in {letter_id for letter_id, _ in actions}:
+        await act(update, context, "done", int(named.group(1)), named.group(2))
+        return
     context.user_data[PENDING_REPLY] = message.text
     rows = [[InlineKeyboardButton(f"#{letter_id}", callback_data=f"reply:letter:{letter_id}")] for letter_id, _ in actions[:CHOICES_SHOWN]]
     await message.reply_text(

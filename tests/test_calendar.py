@@ -1,0 +1,90 @@
+"""Working days on real dates: holidays, make-up Saturdays, and years the official data lacks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.settings import DaysRule
+from models.deadlines import DeadlinePolicy
+from scheduler.workdays import OverrideFileError, WorkdayCalendar, official_year, read_override_file
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.mark.parametrize(
+    ("assigned", "due", "estimated"),
+    [
+        (dt.date(2019, 9, 30), dt.date(2019, 10, 12), False),  # National Day; Saturday 10-12 was a working day
+        (dt.date(2019, 2, 1), dt.date(2019, 2, 13), False),  # Spring Festival; 02-02 and 02-03 were working days
+        (dt.date(2026, 9, 29), dt.date(2026, 10, 12), False),
+        (dt.date(2026, 12, 28), dt.date(2027, 1, 5), True),  # 2027 is not in the official data yet
+    ],
+)
+def test_deadlines_on_real_dates(assigned, due, estimated):
+    assert WorkdayCalendar().add_workdays(assigned, 5) == (due, estimated)
+
+
+def test_a_make_up_saturday_is_a_working_day_and_a_holiday_monday_is_not():
+    calendar = WorkdayCalendar()
+    assert calendar.is_workday(dt.date(2019, 10, 12)) == (True, False)
+    assert calendar.is_workday(dt.date(2019, 10, 7)) == (False, False)
+
+
+def test_unknown_years_use_overrides_then_statutory_holidays_then_weekdays():
+    calendar = WorkdayCalendar()
+    assert not official_year(2027)
+    assert calendar.is_workday(dt.date(2027, 1, 1)) == (False, True)  # statutory New Year
+    assert calendar.is_workday(dt.date(2027, 1, 4)) == (True, True)  # a Monday
+    assert calendar.is_workday(dt.date(2027, 1, 9)) == (False, True)  # a Saturday
+    calendar.set_overrides({dt.date(2027, 1, 4): False, dt.date(2027, 1, 9): True})
+    assert calendar.is_workday(dt.date(2027, 1, 4)) == (False, True)
+    assert calendar.is_workday(dt.date(2027, 1, 9)) == (True, True)
+    assert calendar.add_workdays(dt.date(2026, 12, 31), 2) == (dt.date(2027, 1, 6), True)
+
+
+def test_overrides_never_overrule_official_data():
+    calendar = WorkdayCalendar({dt.date(2019, 10, 1): True})
+    assert calendar.is_workday(dt.date(2019, 10, 1)) == (False, False)
+
+
+def test_workdays_between():
+    calendar = WorkdayCalendar()
+    assert calendar.workdays_between(dt.date(2026, 12, 7), dt.date(2026, 12, 10)) == 3
+    assert calendar.workdays_between(dt.date(2026, 12, 10), dt.date(2026, 12, 7)) == 0
+    assert calendar.workdays_between(dt.date(2019, 9, 30), dt.date(2019, 10, 8)) == 1
+
+
+def test_override_file(tmp_path):
+    good = tmp_path / "2027.csv"
+    good.write_text("日期,类型,说明\n# 2027 年放假安排\n2027-01-01,休息,元旦\n2027/02/20,上班,春节调休\n", encoding="utf-8")
+    assert read_override_file(good) == {dt.date(2027, 1, 1): (False, "元旦"), dt.date(2027, 2, 20): (True, "春节调休")}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("2027-01-01,休息\n2027-13-01,休息\n", encoding="gb18030")
+    with pytest.raises(OverrideFileError) as error:
+        read_override_file(bad)
+    assert error.value.values["line"] == 2
+    bad.write_text("2027-01-01,maybe\n", encoding="utf-8")
+    with pytest.raises(OverrideFileError):
+        read_override_file(bad)
+
+
+def test_per_type_deadlines():
+    rule = DaysRule.parse("5;投诉=10", maximum=60)
+    assert rule == 5 and rule.for_type("投诉") == 10 and rule.for_type("咨询") == 5
+    policy = DeadlinePolicy(tz=TZ, handling_days=rule.default, handling_by_type=rule.by_type)
+    assigned = dt.datetime(2019, 3, 5, 10, 0, tzinfo=TZ)  # a Tuesday
+    assert policy.for_assignment(assigned, "投诉").due_date == dt.date(2019, 3, 19)
+    assert policy.for_assignment(assigned, "咨询").due_date == dt.date(2019, 3, 12)
+    assert policy.for_assignment(assigned).accept_due == dt.date(2019, 3, 6)
+    for bad in ("0", "5;投诉=0", "abc", "5;6", ";投诉=3"):
+        with pytest.raises(ValueError):
+            DaysRule.parse(bad, maximum=60)
+
+
+def test_assignment_late_in_the_evening_counts_from_its_local_day():
+    policy = DeadlinePolicy(tz=TZ)
+    late = dt.datetime(2019, 3, 5, 15, 30, tzinfo=dt.UTC)  # 23:30 in Shanghai, still Tuesday
+    assert policy.for_assignment(late).due_date == dt.date(2019, 3, 12)

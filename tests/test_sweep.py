@@ -1,0 +1,218 @@
+"""The reminder sweep through the loopback Bot API, on a clock the test moves."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from models.tables import Nudge, Outbox, SweepRun
+from scheduler.jobs import JOB_NAME, run_sweep, scheduled_sweep
+from tests.conftest import expect, greet, join, post_letter
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def at(bot, day: str, time: str = "09:00") -> None:
+    bot.clock.now = dt.datetime.fromisoformat(f"{day}T{time}").replace(tzinfo=TZ).astimezone(dt.UTC)
+
+
+@pytest.fixture
+async def county(bot, http):
+    people = {"admin": bot.admin, "a1": bot.person(3101, "八仙甲"), "b": bot.person(3201, "长安丙"), "leader": bot.person(3301, "县长丁")}
+    await greet(bot.admin)
+    for key, what in (("a1", "八仙镇"), ("b", "长安镇"), ("leader", "leader")):
+        await join(bot, people[key], what)
+    people["group"] = group = bot.api.group("八仙镇工作群")
+    people["a1"].send("/bind", chat=group)
+    await people["a1"].receive(chat=group)
+    return people
+
+
+async def two_overdue_letters(bot, http, county) -> list[int]:
+    """Assigned Monday 2026-11-30 to 八仙镇 (due 12-07), and one to 长安镇 (due the same day)."""
+    ids = []
+    for number, unit in (("S1", "八仙镇"), ("S2", "八仙镇"), ("S3", "长安镇")):
+        letter = await post_letter(http, external_id=number, unit=unit, title=f"来信{number}")
+        ids.append(letter["id"])
+    return ids
+
+
+async def count(bot, model) -> int:
+    async with bot.services.db.reading() as session:
+        return await session.scalar(select(func.count()).select_from(model))
+
+
+async def settle(bot) -> None:
+    """Let the delivery loop drain what the sweep queued."""
+    for _ in range(50):
+        await bot.services.delivery.deliver_pending()
+        async with bot.services.db.reading() as session:
+            left = await session.scalar(select(func.count()).select_from(Outbox).where(Outbox.state.in_(("pending", "sending"))))
+        if not left:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_one_digest_per_unit_escalation_and_nothing_twice(bot, http, county):
+    a1, b, leader, admin, group = county["a1"], county["b"], county["leader"], county["admin"], county["group"]
+    ids = await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    for chat in (a1.id, b.id, group["id"], admin.id, leader.id):
+        bot.api.pending(chat)
+
+    at(bot, "2026-12-10")  # Thursday: three working days past 12-07
+    result = await scheduled_sweep(bot.services, "schedule")
+    assert result.digests == 2 and result.letters == 3 and result.escalated == 3
+    await settle(bot)
+    digest = await expect(a1, "办理提醒")
+    assert f"#{ids[0]}" in digest.text and f"#{ids[1]}" in digest.text and "超期 3 个工作日" in digest.text
+    assert digest.button(f"letter:done:{ids[0]}")
+    await expect(a1, "办理提醒", chat=group)
+    assert f"#{ids[2]}" in (await expect(b, "办理提醒")).text
+    for boss in (leader, admin):
+        escalation = await expect(boss, "督办")
+        assert "八仙镇" in escalation.text and "长安镇" in escalation.text and not escalation.buttons
+
+    # The same day again, scheduled or by hand: nothing new.
+    assert await scheduled_sweep(bot.services, "catch-up") is None
+    admin.send("/remind")
+    assert "没有新的提醒" in (await expect(admin, "提醒")).text
+    await settle(bot)
+    assert bot.api.pending(a1.id) == [] and bot.api.pending(leader.id) == []
+
+    # A reply to the digest naming a letter closes that one.
+    a1.send(f"{ids[0]} 已修复", reply_to=digest)
+    await expect(a1, "已办结，谢谢")
+
+    # The next working morning: the still-open ones again, once.
+    at(bot, "2026-12-11")
+    result = await scheduled_sweep(bot.services, "schedule")
+    assert result.letters == 2
+    await settle(bot)
+    again = await expect(a1, "办理提醒")
+    assert f"#{ids[1]}" in again.text and f"#{ids[0]}" not in again.text and "超期 4 个工作日" in again.text
+    at(bot, "2026-12-12")  # Saturday
+    assert await scheduled_sweep(bot.services, "schedule") is None
+    assert await count(bot, Nudge) == 3 + 3 + 2 + 2
+
+
+async def test_yellow_and_unsigned(bot, http, county):
+    a1 = county["a1"]
+    letter = await post_letter(http, external_id="Y1", unit="八仙镇")
+    await settle(bot)
+    bot.api.pending(a1.id)
+    at(bot, "2026-12-02")  # Wednesday: not signed for since Tuesday's limit
+    await scheduled_sweep(bot.services, "schedule")
+    await settle(bot)
+    digest = await expect(a1, "未签收")
+    assert digest.button(f"letter:accept:{letter['id']}")
+    at(bot, "2026-12-04")  # Friday: due Monday 12-07, the next working day
+    await scheduled_sweep(bot.services, "schedule")
+    await settle(bot)
+    assert "黄牌" in (await expect(a1, "办理提醒")).text
+
+
+async def test_quiet_hours_hold_automatic_messages(bot, http, county):
+    admin = county["admin"]
+    at(bot, "2026-12-10", "21:30")
+    letter = await post_letter(http, external_id="Q1")  # from the website, at night
+    assert await bot.services.delivery.deliver_pending() == 0
+    at(bot, "2026-12-11", "07:59")
+    assert await bot.services.delivery.deliver_pending() == 0
+    at(bot, "2026-12-11", "08:00")
+    await settle(bot)
+    assert f"#{letter['id']}" in (await expect(admin, f"#{letter['id']}")).text
+    at(bot, "2026-12-12", "10:00")  # Saturday: a person's own action still answers at once
+    admin.send("/help")
+    assert "/remind" in (await admin.receive()).text
+
+
+async def test_crash_while_deciding_leaves_nothing_and_the_rerun_sends_once(bot, http, county, monkeypatch):
+    import scheduler.sweep as sweep_module
+
+    await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    bot.api.pending(county["a1"].id)
+    at(bot, "2026-12-10")
+    real = sweep_module.enqueue
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "enqueue", crashing)
+    with pytest.raises(RuntimeError):
+        await scheduled_sweep(bot.services, "schedule")
+    assert await count(bot, Nudge) == 0
+    async with bot.services.db.reading() as session:
+        assert await session.get(SweepRun, dt.date(2026, 12, 10)) is None
+    monkeypatch.setattr(sweep_module, "enqueue", real)
+    assert (await scheduled_sweep(bot.services, "catch-up")).digests == 2
+    await settle(bot)
+    await expect(county["a1"], "办理提醒")
+    assert [m for m in bot.api.pending(county["a1"].id) if "办理提醒" in m.text] == []
+
+
+async def test_delivery_survives_429_500_and_403(bot, http, county):
+    a1, b, admin = county["a1"], county["b"], county["admin"]
+    await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    for chat in (a1.id, b.id, admin.id):
+        bot.api.pending(chat)
+    at(bot, "2026-12-10")
+    bot.api.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1)
+    bot.api.fail_next("sendMessage", 502, "Bad Gateway")
+    bot.api.started.discard(b.id)  # 长安丙 blocked the bot
+    await run_sweep(bot.services, automatic=True)
+    for _ in range(3):
+        await bot.services.delivery.deliver_pending()
+    bot.clock.now += dt.timedelta(minutes=5)  # past the backoff of the 502
+    await settle(bot)
+    await expect(a1, "办理提醒")
+    warning = await expect(admin, "无法再向")
+    assert "长安丙" in warning.text
+    # A second message to the unreachable liaison is not tried, and the admins are not told twice.
+    at(bot, "2026-12-11")
+    await run_sweep(bot.services, automatic=True)
+    await settle(bot)
+    assert not [m for m in bot.api.pending(admin.id) if "无法再向" in m.text]
+    b.send("/help")  # back
+    await b.receive()
+    assert b.id not in bot.services.delivery.unreachable
+
+
+async def test_the_real_job_queue_fires_the_daily_sweep(bot, http, county):
+    await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    bot.api.pending(county["a1"].id)
+    at(bot, "2026-12-10")
+    [job] = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
+    job.job.modify(next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
+    digest = await expect(county["a1"], "办理提醒")
+    assert "超期 3 个工作日" in digest.text
+    async with bot.services.db.reading() as session:
+        assert (await session.get(SweepRun, dt.date(2026, 12, 10))).trigger == "schedule"
+
+
+async def test_monday_ranking_and_december_calendar_reminder(bot, http, county):
+    leader, admin = county["leader"], county["admin"]
+    await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    bot.api.pending(leader.id)
+    bot.api.pending(admin.id)
+    at(bot, "2026-12-07")  # Monday
+    result = await scheduled_sweep(bot.services, "schedule")
+    assert result.ranking and result.calendar_reminder
+    await settle(bot)
+    ranking = await expect(leader, "办理情况")
+    assert "2026年第4季度" in ranking.text and "合计：交办 3 件" in ranking.text and "八仙镇" in ranking.text
+    assert "2027" in (await expect(admin, "放假安排")).text
+    at(bot, "2026-12-08")
+    assert not (await scheduled_sweep(bot.services, "schedule")).ranking
