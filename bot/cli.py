@@ -37,6 +37,9 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     importer = verbs.add_parser("import", help=t("import letters from a CSV or XLSX file"))
     importer.add_argument("file", type=Path, help=t("the file to import"))
     verbs.add_parser("remind", help=t("run the reminder sweep now"))
+    rate = verbs.add_parser("rate", help=t("handling rates, as /rate shows them"))
+    rate.add_argument("unit", nargs="*", help=t("a unit, 镇 or 部门 (default: all)"))
+    rate.add_argument("--period", default="", help=t("e.g. 2019Q1, 2019-03, 本季度 (default: the current quarter)"))
     holidays = verbs.add_parser("holidays", help=t("load working days and days off for a year the official calendar lacks"))
     holidays.add_argument("file", type=Path, help=t("lines of date,working|off,note"))
     return root
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_invite(settings, t, args.who))
         if verb == "import":
             return asyncio.run(_import(settings, t, args.file))
+        if verb == "rate":
+            return asyncio.run(_rate(settings, t, " ".join(args.unit), args.period))
         if verb == "remind":
             return asyncio.run(_remind(settings, t))
         if verb == "holidays":
@@ -156,6 +161,37 @@ async def _import(settings: Settings, t: Translator, path: Path) -> int:
     for line in report_lines(report, t):
         print(line, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
+
+
+async def _rate(settings: Settings, t: Translator, target: str, period_text: str) -> int:
+    from handlers.rates import GROUP_WORDS, rate_lines
+    from models.periods import EXAMPLES, PeriodError, parse_period
+    from models.stats import report
+
+    services = await _open_database(settings)
+    try:
+        today = services.local_now().date()
+        try:
+            period = parse_period(period_text, today)
+        except PeriodError:
+            print(t(PeriodError.message, text=period_text, examples=EXAMPLES), file=sys.stderr)
+            return 2
+        unit_id, kind = None, GROUP_WORDS.get(target.lower()) if target else None
+        if target and kind is None:
+            resolution = services.resolver.resolve(target)
+            if resolution.unit is None:
+                names = "、".join(u.name for u in resolution.matches)
+                print(t("“{query}” fits {count} units: {names}. Be more precise.", query=target, count=len(resolution.matches), names=names)
+                      if resolution.ambiguous else t("No unit matches “{query}”.", query=target), file=sys.stderr)
+                return 2
+            unit_id = resolution.unit.id
+        async with services.db.reading() as session:
+            result = await report(session, period, settings.tz, today)
+    finally:
+        await services.db.dispose()
+    for line in rate_lines(result, t, today, unit_id=unit_id, kind=kind):
+        print(line)
+    return 0
 
 
 async def _remind(settings: Settings, t: Translator) -> int:

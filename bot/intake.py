@@ -16,6 +16,8 @@ from sqlalchemy import text
 from bot.runtime import Services
 from locales import Translator
 from models.letter_input import build_record
+from models.periods import EXAMPLES, PeriodError, parse_period
+from models.stats import report
 from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,47 @@ async def find_letters(request: web.Request) -> web.Response:
     return web.json_response({"letters": found})
 
 
+def _figures_json(figures) -> dict:
+    def text(value):
+        return str(value) if value is not None else None
+
+    return {
+        "assigned": figures.assigned, "done": figures.done, "rate": text(figures.rate),
+        "on_time": figures.on_time, "on_time_rate": text(figures.on_time_rate),
+        "open": figures.open, "overdue": figures.overdue, "average_workdays": text(figures.average_workdays),
+    }
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """The rates for a period (default: the current quarter), as strings such as "74.5"."""
+    services = request.app[SERVICES]
+    t = Translator(services.settings.language)
+    today = services.local_now().date()
+    try:
+        period = parse_period(request.query.get("period", ""), today)
+    except PeriodError as exc:
+        return _error(422, t("Some fields are not valid."), errors={"period": t(PeriodError.message, text=str(exc), examples=EXAMPLES)})
+    unit_filter = request.query.get("unit", "").strip()
+    unit_id = None
+    if unit_filter:
+        resolution = services.resolver.resolve(unit_filter)
+        if resolution.unit is None:
+            return _error(422, t("Some fields are not valid."), errors={"unit": t("is not a known unit")})
+        unit_id = resolution.unit.id
+    async with services.db.reading() as session:
+        result = await report(session, period, services.settings.tz, today)
+    units = [
+        {"unit": u.name, "kind": u.kind, **_figures_json(u.figures)}
+        for u in result.units if unit_id is None or u.unit_id == unit_id
+    ]
+    body = {
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat()}, "as_of": today.isoformat(),
+        "total": _figures_json(result.total), "towns": _figures_json(result.towns),
+        "departments": _figures_json(result.departments), "units": units,
+    }
+    return web.json_response(body)
+
+
 def intake_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_bearer_token])
     app[SERVICES] = services
@@ -116,6 +159,7 @@ def intake_app(services: Services) -> web.Application:
     app.router.add_post("/api/letters", post_letter)
     app.router.add_get("/api/letters", find_letters)
     app.router.add_get("/api/letters/{letter_id}", get_letter_by_id)
+    app.router.add_get("/api/stats", get_stats)
     return app
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from handlers import (
-    buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, reading, reminders, start,
-    units,
+    buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, rates, reading, reminders,
+    start, units,
 )
 
 # The /new conversation comes first: while it runs, its steps take the admin's text.
-FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading, reminders)
+FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading, reminders, rates)
 
 
 def register(application: Application) -> None:

@@ -7,12 +7,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
-
 from bot.settings import DEFAULT_UNITS_FILE
 from models.db import Database
 from models.stats import Period, percent, quarter_of, report
-from models.tables import Letter, Unit
+from tests.notice_data import seed_notice
 from models.units import read_units_file, sync_units
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -39,32 +37,7 @@ async def test_the_2019_q1_notice(database_url):
         async with db.transaction() as session:
             await sync_units(session, read_units_file(DEFAULT_UNITS_FILE))
         async with db.transaction() as session:
-            units = {u.name: u.id for u in (await session.scalars(select(Unit))).all()}
-            received = dt.datetime(2019, 2, 10, 9, 0, tzinfo=TZ)
-
-            def letters(unit: str, count: int, done: int, late: int = 0):
-                for i in range(count):
-                    is_done = i < done
-                    session.add(Letter(
-                        title="t", content="", received_at=received, status="done" if is_done else "accepted",
-                        unit_id=units[unit], assigned_at=received, due_date=dt.date(2019, 2, 20),
-                        done_at=received + dt.timedelta(days=3) if is_done else None,
-                        closed_on_time=(i >= late) if is_done else None, handling_workdays=2 if is_done else None,
-                        due_estimated=False, extensions=0, tags=[],
-                    ))
-
-            letters("八仙镇", 10, 5, late=1)
-            letters("长安镇", 8, 6)
-            letters("城关镇", 11, 10)        # towns: 29 assigned, 21 done
-            letters("县农业农村局", 6, 3)
-            letters("县住建局", 6, 5)
-            letters("县公安局", 6, 6)       # departments: 18 assigned, 14 done
-            # Not counted: received outside the quarter, invalid, waiting for assignment.
-            session.add(Letter(title="t", content="", received_at=dt.datetime(2019, 4, 1, 0, 5, tzinfo=TZ), status="done",
-                               unit_id=units["八仙镇"], due_estimated=False, extensions=0, tags=[]))
-            session.add(Letter(title="t", content="", received_at=received, status="invalid", unit_id=units["八仙镇"],
-                               due_estimated=False, extensions=0, tags=[]))
-            session.add(Letter(title="t", content="", received_at=received, status="new", due_estimated=False, extensions=0, tags=[]))
+            await seed_notice(session)
         async with db.reading() as session:
             result = await report(session, Period(dt.date(2019, 1, 1), dt.date(2019, 3, 31)), TZ, dt.date(2019, 4, 10))
     finally:
