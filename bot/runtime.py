@@ -34,7 +34,7 @@ def rules_from(settings: Settings) -> Rules:
         handling_by_type=settings.handling_days.by_type, accept_by_type=settings.accept_days.by_type,
         calendar=WorkdayCalendar(),
     )
-    return Rules(deadlines=deadlines, admin_ids=settings.admin_ids)
+    return Rules(deadlines=deadlines, admin_ids=settings.admin_ids, privacy=Privacy(settings.privacy))
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Services:
         if self.rules is None:
             self.rules = rules_from(self.settings)
         if self.privacy is None:
-            self.privacy = Privacy(self.settings.privacy)
+            self.privacy = self.rules.privacy
 
     def now(self) -> dt.datetime:
         return self.clock()

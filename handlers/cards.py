@@ -17,7 +17,10 @@ from models.handling import person_name
 from models.letters import LetterError, unit_name
 from models.tables import Letter, LetterStatus
 
-CONTENT_LIMIT = 1500  # characters of content on a card; the whole letter fits well under 4096
+# Characters on a card, so the longest card stays well under Telegram's 4096; /letter shows all.
+CONTENT_LIMIT = 1500
+TITLE_LIMIT = 200
+REASON_LIMIT = 300
 
 STATUS_LABELS = {
     LetterStatus.NEW: N_("awaiting assignment"),
@@ -48,7 +51,7 @@ def shortened(text: str, limit: int, t: Translator) -> str:
 def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo, people: Mapping[int, str] | None = None) -> str:
     people = people or {}
     sender = (letter.sender_name,)
-    lines = [f"<b>{esc(privacy.text(letter.title, names=sender))}</b>"]
+    lines = [f"<b>{shortened(privacy.text(letter.title, names=sender), TITLE_LIMIT, t)}</b>"]
     facts = [t("Received {time}", time=local_time(letter.received_at, tz))]
     if letter.type:
         facts.append(t(TYPE_LABELS.get(letter.type, letter.type)))
@@ -64,9 +67,9 @@ def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privac
         due = letter.due_date.isoformat()
         lines.append(t("Due: {date} (estimated)", date=due) if letter.due_estimated else t("Due: {date}", date=due))
     if letter.status == LetterStatus.INVALID and letter.invalid_reason:
-        lines.append(t("Reason: {reason}", reason=esc(letter.invalid_reason)))
+        lines.append(t("Reason: {reason}", reason=shortened(letter.invalid_reason, REASON_LIMIT, t)))
     if letter.status == LetterStatus.RETURNED and letter.return_reason:
-        lines.append(t("Returned because: {reason}", reason=esc(letter.return_reason)))
+        lines.append(t("Returned because: {reason}", reason=shortened(letter.return_reason, REASON_LIMIT, t)))
     if letter.status == LetterStatus.ACCEPTED and letter.accepted_at:
         lines.append(t("Signed for by {name} at {time}", name=esc(people.get(letter.accepted_by, "—")), time=local_time(letter.accepted_at, tz)))
     if letter.status == LetterStatus.DONE:

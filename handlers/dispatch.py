@@ -10,11 +10,11 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from handlers.cards import card_for
 from handlers.context import BotContext
-from handlers.handling import act, answer
+from handlers.handling import act, answer, origin_of
 from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
 from locales import N_, Translator
 from models.handling import decide_extension
-from models.letters import LetterError, Origin, assign, get_letter, unit_name
+from models.letters import LetterError, assign, get_letter, unit_name
 from models.queries import remember
 from models.permissions import Action, can
 
@@ -49,7 +49,7 @@ async def _assign(update: Update, context: BotContext, letter_id: int, unit_id: 
     services = context.services
     try:
         async with services.db.transaction() as session:
-            letter = await assign(session, services.rules, letter_id, unit_id, _origin(update, context), services.now())
+            letter = await assign(session, services.rules, letter_id, unit_id, origin_of(update, context), services.now())
             unit = await unit_name(session, letter.unit_id)
     except LetterError as exc:
         await answer(update, context.explain(exc), alert=True)
@@ -189,7 +189,7 @@ async def extension_button(update: Update, context: BotContext) -> None:
     try:
         async with services.db.transaction() as session:
             request, letter = await decide_extension(
-                session, services.rules, int(raw_id), verdict == "ok", _origin(update, context), services.now()
+                session, services.rules, int(raw_id), verdict == "ok", origin_of(update, context), services.now()
             )
     except LetterError as exc:
         await update.callback_query.answer(context.explain(exc), show_alert=True)
@@ -203,10 +203,6 @@ async def extension_button(update: Update, context: BotContext) -> None:
     )
     await update.callback_query.answer(outcome)
     await update.callback_query.edit_message_text(update.callback_query.message.text_html + "\n\n" + outcome)
-
-
-def _origin(update: Update, context: BotContext) -> Origin:
-    return Origin("person", context.actor, update.effective_chat.id if update.effective_chat else None)
 
 
 def handlers() -> list:

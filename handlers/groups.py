@@ -63,7 +63,13 @@ async def _bind(update: Update, context: BotContext, unit_id: int, unit_name: st
     services = context.services
     chat = update.effective_chat
     async with services.db.transaction() as session:
-        await bind_chat(session, chat.id, chat.title or "", unit_id, context.actor.telegram_id, services.now())
+        current = await chat_unit(session, chat.id)
+        taken = current is not None and current.id != unit_id and not can(context.actor, Action.BIND_GROUP, current.id)
+        if not taken:
+            await bind_chat(session, chat.id, chat.title or "", unit_id, context.actor.telegram_id, services.now())
+    if taken:
+        await update.effective_message.reply_text(t("This group is bound to {unit}; only its liaisons or an administrator may change that.", unit=esc(current.name)))
+        return
     await update.effective_message.reply_text(
         t("This group is now bound to {unit}. Its letters will also be sent here.", unit=esc(unit_name))
     )

@@ -91,4 +91,4 @@ async def receive_file(update: Update, context: BotContext) -> None:
 
 
 def handlers() -> list:
-    return [MessageHandler(filters.Document.ALL, receive_file)]
+    return [MessageHandler(filters.Document.ALL & filters.ChatType.PRIVATE, receive_file)]

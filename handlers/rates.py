@@ -45,7 +45,9 @@ def rate_lines(result: Report, t: Translator, as_of: dt.date, *, unit_id: int | 
     """The answer to /rate, as lines (chat escapes them in its caller; the CLI prints them)."""
     heading = t("Handling rates, {period}; figures of {date}", period=describe(result.period, t), date=as_of.isoformat())
     if unit_id is not None:
-        unit = next(u for u in result.units if u.unit_id == unit_id)
+        unit = next((u for u in result.units if u.unit_id == unit_id), None)
+        if unit is None:
+            return [heading, t("No letters were assigned in this period.")]
         return [f"{unit.name} · {heading}", *unit_details(unit.name, unit.figures, t)]
     lines = [heading]
     if kind is None:
@@ -99,7 +101,7 @@ async def rate_command(update: Update, context: BotContext) -> None:
                 return
             unit_id = resolution.unit.id
     if actor.role is Role.LIAISON:
-        if unit_id not in (None, actor.unit_id) or kind is not None:
+        if actor.unit_id is None or unit_id not in (None, actor.unit_id) or kind is not None:
             await message.reply_text(t("You may see only your own unit's figures."))
             return
         unit_id = actor.unit_id

@@ -10,7 +10,7 @@ from telegram.ext import CommandHandler
 
 from handlers.cards import CONTENT_LIMIT, card_for, local_time
 from handlers.context import BotContext
-from handlers.render import MESSAGE_LIMIT, chunks, command_args, esc, unit_not_found
+from handlers.render import chunks, command_args, esc, unit_not_found
 from locales import N_, Translator
 from models.letters import get_letter
 from models.permissions import Action, can
@@ -57,7 +57,8 @@ async def letter_command(update: Update, context: BotContext) -> None:
     privacy = services.privacy
     full = privacy.text(letter.content, names=(letter.sender_name,))
     if len(full) > CONTENT_LIMIT:  # the card shortened it: here is all of it
-        for part in chunks([esc(full[i:i + 3000]) for i in range(0, len(full), 3000)], MESSAGE_LIMIT):
+        # Cut the raw text, then escape: Telegram counts characters after parsing the HTML.
+        for part in chunks([esc(full[i:i + 3000]) for i in range(0, len(full), 3000)], 3000):
             sent.append(await message.reply_text(part))
     story = [t("<b>History of letter #{id}</b>", id=letter_id)]
     story += [_event_line(event, name, title, t, services.settings.tz) for event, name, title in events]
@@ -97,7 +98,7 @@ def letter_lines(letters, services, t: Translator) -> list[str]:
     calendar = services.rules.deadlines.calendar
     lines = []
     for letter in letters[:LIST_LIMIT]:
-        title = esc(services.privacy.text(letter.title[:40], names=(letter.sender_name,)))
+        title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
         due = letter.due_date.isoformat() if letter.due_date else "—"
         lines.append(t("#{id} {title} — due {date} ({note})", id=letter.id, title=title, date=due, note=_due_note(letter, today, calendar, t)))
     if len(letters) > LIST_LIMIT:

@@ -19,7 +19,8 @@ def esc(value: object) -> str:
 
 
 def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Joins lines into as few messages as fit Telegram's length limit, never splitting a line."""
+    """Joins lines into as few messages as fit Telegram's length limit, never splitting a line
+    (cutting escaped HTML could leave half an entity; callers keep each line short enough)."""
     messages: list[str] = []
     current: list[str] = []
     size = 0
@@ -27,7 +28,7 @@ def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
         if current and size + len(line) + 1 > limit:
             messages.append("\n".join(current))
             current, size = [], 0
-        current.append(line[:limit])
+        current.append(line)
         size += len(line) + 1
     if current:
         messages.append("\n".join(current))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import CommandHandler
 
 from handlers.context import BotContext, explain_to_stranger, person_of
@@ -15,6 +17,7 @@ from models.people import Redeemed, actor_for, member_by_telegram_id, redeem_inv
 from models.permissions import Actor
 from models.tables import Role
 
+log = logging.getLogger(__name__)
 CODE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -86,9 +89,12 @@ async def _tell_inviter(context: BotContext, inviter_id: int, name: str, actor: 
     async with services.db.transaction() as session:
         inviter = await member_by_telegram_id(session, inviter_id)
     t = Translator(language_for(inviter.language if inviter else None, inviter.telegram_language if inviter else None, services.settings.language))
-    await context.bot.send_message(
-        inviter_id, t("{name} has joined as {role}.", name=esc(name), role=role_label(actor.role, actor.unit_name, t))
-    )
+    try:
+        await context.bot.send_message(
+            inviter_id, t("{name} has joined as {role}.", name=esc(name), role=role_label(actor.role, actor.unit_name, t))
+        )
+    except TelegramError as exc:  # the join stands; the inviter just does not hear of it
+        log.info("could not tell inviter %s: %s", inviter_id, exc)
 
 
 def _help_text(actor: Actor, t: Translator) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import N_
-from models.letters import OPEN_STATUSES, LetterError, Origin, Rules, letter_for_update, record_event, unit_name
+from models.letters import OPEN_STATUSES, LetterError, Origin, Rules, lapse_requests, letter_for_update, record_event, unit_name
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, can
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role
@@ -74,13 +74,14 @@ async def close(session: AsyncSession, rules: Rules, letter_id: int, reply: str,
     letter.handling_workdays = rules.deadlines.workdays_to_close(letter.assigned_at, now)
     letter.closed_on_time = rules.deadlines.on_time(now, letter.due_date)
     record_event(session, letter, origin, "done", now, previous, reply=letter.reply)
+    await lapse_requests(session, letter.id, now)
     enqueue_refresh(session, letter.id)
     closer = await person_name(session, origin.actor_id) or origin.kind
     unit = await unit_name(session, letter.unit_id)
     enqueue_notice(
         session, [a for a in await admin_chat_ids(session, rules.admin_ids) if a != origin.actor_id],
         N_("✅ Letter #{id} “{title}” was closed by {name} ({unit})."), letter.id,
-        id=letter.id, title=letter.title[:60], name=closer, unit=unit,
+        id=letter.id, title=rules.privacy.text(letter.title, names=(letter.sender_name,))[:60], name=closer, unit=unit,
     )
     return letter
 
@@ -97,6 +98,7 @@ async def return_letter(session: AsyncSession, rules: Rules, letter_id: int, rea
     letter.status = LetterStatus.RETURNED
     letter.return_reason, letter.updated_at = reason[:2000], now
     record_event(session, letter, origin, "returned", now, previous, reason=letter.return_reason)
+    await lapse_requests(session, letter.id, now)
     enqueue_refresh(session, letter.id)
     enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.ADMIN_CARD, letter_id=letter.id)
     return letter
@@ -119,7 +121,9 @@ async def request_extension(
     if letter.due_date is not None and rules.deadlines.local_date(now) > letter.due_date:
         raise LetterError(N_("The deadline of letter #{id} has passed ({date}); it can no longer be extended."), id=letter.id, date=letter.due_date)
     pending = await session.scalar(
-        select(ExtensionRequest.id).where(ExtensionRequest.letter_id == letter.id, ExtensionRequest.state == ExtensionState.PENDING)
+        select(ExtensionRequest.id).where(
+            ExtensionRequest.letter_id == letter.id, ExtensionRequest.state == ExtensionState.PENDING,
+        )
     )
     if pending is not None:
         raise LetterError(N_("An extension of letter #{id} is already waiting for a decision."), id=letter.id)
@@ -142,6 +146,8 @@ async def decide_extension(
         raise LetterError(N_("This button is no longer valid."))
     letter = await letter_for_update(session, request.letter_id)
     if request.state != ExtensionState.PENDING:
+        if request.decided_by is None:  # lapsed when the letter moved on
+            raise LetterError(N_("This request is out of date: letter #{id} has been reassigned since."), id=letter.id)
         raise LetterError(N_("This request was already decided by {name}."), name=await person_name(session, request.decided_by))
     if approve and letter.status not in OPEN_STATUSES:
         await _refuse_state(session, letter, N_("Letter #{id} cannot be extended: it is {status}."))

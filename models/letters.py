@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,17 +16,19 @@ from models.deadlines import DeadlinePolicy
 from models.letter_input import LetterRecord
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, Actor, can
-from models.tables import Letter, LetterEvent, LetterStatus, Unit
+from models.privacy import Privacy
+from models.tables import ExtensionRequest, ExtensionState, Letter, LetterEvent, LetterStatus, Unit
 
 OPEN_STATUSES = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED)
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The rules in force: deadlines and who the bootstrap admins are."""
+    """The rules in force: deadlines, who the bootstrap admins are, what chat may show."""
 
     deadlines: DeadlinePolicy
     admin_ids: frozenset[int] = frozenset()
+    privacy: Privacy = Privacy()
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,7 @@ async def assign(
     letter.extensions = 0
     letter.updated_at = now
     record_event(session, letter, origin, "assigned", now, previous, unit=unit.name, due=letter.due_date.isoformat())
+    await lapse_requests(session, letter.id, now)
     enqueue(session, await unit_chat_ids(session, unit.id), Kind.LETTER_CARD, letter_id=letter.id)
     enqueue_refresh(session, letter.id)
     return letter
@@ -200,8 +203,19 @@ async def invalidate(
     letter.invalid_reason = reason[:2000]
     letter.updated_at = now
     record_event(session, letter, origin, "invalidated", now, previous, reason=letter.invalid_reason)
+    await lapse_requests(session, letter.id, now)
     enqueue_refresh(session, letter.id)
     return letter
+
+
+async def lapse_requests(session: AsyncSession, letter_id: int, now: dt.datetime) -> None:
+    """A letter that leaves its unit's hands (closed, returned, reassigned…) takes its pending
+    extension request with it: approving it later would extend someone else's deadline."""
+    await session.execute(
+        update(ExtensionRequest)
+        .where(ExtensionRequest.letter_id == letter_id, ExtensionRequest.state == ExtensionState.PENDING)
+        .values(state=ExtensionState.REFUSED, decided_at=now)
+    )
 
 
 async def unit_name(session: AsyncSession, unit_id: int | None) -> str | None:

@@ -49,13 +49,16 @@ async def actor_for(
     session: AsyncSession, member: Member | None, telegram_id: int, admin_ids: frozenset[int]
 ) -> Actor:
     role = effective_role(telegram_id, member.role if member else None, admin_ids)
-    unit_name = None
+    unit_id, unit_name = None, None
     if member is not None and member.unit_id is not None and role is Role.LIAISON:
-        unit_name = await session.scalar(select(Unit.name).where(Unit.id == member.unit_id))
+        # A unit dropped from the units file takes its liaisons' unit rights with it.
+        unit = await session.scalar(select(Unit).where(Unit.id == member.unit_id, Unit.active))
+        if unit is not None:
+            unit_id, unit_name = unit.id, unit.name
     return Actor(
         telegram_id=telegram_id,
         role=role,
-        unit_id=member.unit_id if member is not None and role is Role.LIAISON else None,
+        unit_id=unit_id,
         unit_name=unit_name,
         full_name=member.full_name if member else "",
         language=member.language if member else None,

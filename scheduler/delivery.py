@@ -14,7 +14,7 @@ import logging
 
 from sqlalchemy import delete, or_, select, update
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import Application
 
 from bot.runtime import Services
@@ -22,13 +22,13 @@ from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
 from models.letters import unit_name
-from models.outbox import Kind, admin_chat_ids, enqueue, from_json
+from models.outbox import Kind, admin_chat_ids, enqueue, from_json, unit_chat_ids
 from models.queries import group_title, remember
 from scheduler.digests import SWEEP_RENDERERS
 from scheduler.messages import Edit, Send
 from models.people import member_by_telegram_id
 from models.handling import person_name
-from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState, UnreachableChat
+from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState, UnitChat, UnreachableChat
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -141,23 +141,42 @@ class Delivery:
             log.warning("outbox %s (%s to %s) refused by Telegram: %s", row.id, row.kind, row.chat_id, exc)
             await self._finish(row, OutboxState.FAILED, sent, error=str(exc))
             return
+        except ChatMigrated as exc:
+            if row.chat_id == 0:  # an edit of an old card: the old messages stay where they were
+                await self._finish(row, OutboxState.FAILED, sent, error=str(exc))
+            else:  # the group became a supergroup: follow it, and send again to its new id
+                await self._follow_migration(row, exc.new_chat_id)
+            return
         except (RetryAfter, NetworkError) as exc:  # TimedOut is a NetworkError
             pause = dt.timedelta(seconds=min(600, 2 ** row.attempts))
             final = row.attempts >= MAX_ATTEMPTS
             log.warning("outbox %s not delivered (%s); %s", row.id, exc, "giving up" if final else f"retrying in {pause}")
             await self._finish(row, OutboxState.FAILED if final else OutboxState.PENDING, sent, error=str(exc), retry_in=pause)
             return
+        except Exception as exc:  # anything else must not leave the row (and the loop) stuck
+            log.exception("outbox %s (%s to %s) could not be delivered", row.id, row.kind, row.chat_id)
+            await self._finish(row, OutboxState.FAILED, sent, error=repr(exc)[:500])
+            return
         await self._finish(row, OutboxState.SENT, sent)
 
+    async def _follow_migration(self, row: Outbox, new_chat_id: int) -> None:
+        async with self.services.db.transaction() as session:
+            old = row.chat_id
+            await session.execute(update(UnitChat).where(UnitChat.chat_id == old).values(chat_id=new_chat_id))
+            await session.execute(update(Outbox).where(Outbox.chat_id == old, Outbox.state.in_(("pending", "sending")))
+                                  .values(chat_id=new_chat_id, state=OutboxState.PENDING))
+        log.info("chat %s migrated to %s", row.chat_id, new_chat_id)
+        self.wake()
+
     async def _edit(self, action: Edit) -> None:
+        """One card among several: a refusal here (deleted, blocked) must not stop the others."""
         try:
             await self.application.bot.edit_message_text(
                 action.text, chat_id=action.chat_id, message_id=action.message_id, reply_markup=action.keyboard
             )
-        except BadRequest as exc:
-            # Already showing this, or deleted by someone: nothing to correct.
-            if "not modified" not in str(exc).lower() and "not found" not in str(exc).lower():
-                raise
+        except (BadRequest, Forbidden) as exc:
+            if "not modified" not in str(exc).lower():
+                log.info("card %s/%s not edited: %s", action.chat_id, action.message_id, exc)
 
     async def _finish(
         self, row: Outbox, state: str, sent: list, *, error: str | None = None,
@@ -202,9 +221,15 @@ class Delivery:
                         select(LetterMessage).where(LetterMessage.letter_id == letter.id, LetterMessage.purpose.in_(("admin", "card")))
                     )
                 ).all()
+                current = set(await unit_chat_ids(session, letter.unit_id)) if letter.unit_id else set()
                 edits: list[Send | Edit] = []
                 for card in cards:
-                    text, keyboard = await card_for(session, services, letter, card.purpose, await self._translator(session, card.chat_id))
+                    t = await self._translator(session, card.chat_id)
+                    if card.purpose == "card" and card.chat_id not in current:
+                        # A unit it was taken from sees no more of its handling.
+                        edits.append(Edit(card.chat_id, card.message_id, t("Letter #{id} is no longer with your unit.", id=letter.id)))
+                        continue
+                    text, keyboard = await card_for(session, services, letter, card.purpose, t)
                     edits.append(Edit(card.chat_id, card.message_id, text, keyboard))
                 return edits
             t = await self._translator(session, row.chat_id)
@@ -238,7 +263,7 @@ class Delivery:
         text = t(
             "⏳ {name} ({unit}) asks {days} more working days for letter #{id} “{title}” (due {date}): {reason}",
             name=esc(await person_name(session, request.requested_by)), unit=esc(await unit_name(session, letter.unit_id) or ""),
-            days=request.days, id=letter.id, title=esc(self.services.privacy.text(letter.title[:60], names=(letter.sender_name,))),
+            days=request.days, id=letter.id, title=esc(self.services.privacy.text(letter.title, names=(letter.sender_name,))[:60]),
             date=letter.due_date.isoformat() if letter.due_date else "—", reason=esc(request.reason),
         )
         keyboard = InlineKeyboardMarkup([[

@@ -18,6 +18,7 @@ from scheduler.messages import Send
 from scheduler.sweep import RED, UNSIGNED, YELLOW
 
 BUTTONS = 8
+LINES = 30  # a digest stays far below Telegram's 4096 characters; /mine and /overdue list everything
 SECTIONS = ((RED, N_("🔴 Overdue")), (YELLOW, N_("🟡 Due today or next working day")), (UNSIGNED, N_("⏰ Not yet signed for")))
 
 
@@ -27,7 +28,7 @@ async def _open_letters(session, ids: list[int]) -> dict[int, Letter]:
 
 
 def _line(letter: Letter, reason: str, overdue: int, services, t: Translator) -> str:
-    title = esc(services.privacy.text(letter.title[:40], names=(letter.sender_name,)))
+    title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
     due = letter.due_date.isoformat() if letter.due_date else "—"
     if letter.due_estimated:
         due = t("{date} (estimated)", date=due)
@@ -57,13 +58,16 @@ async def digest(session, services, row, t: Translator) -> list[Send]:
             continue
         lines.append("\n" + t(heading))
         for letter, r, overdue in section:
-            lines.append(_line(letter, r, overdue, services, t))
             named.append(letter.id)
+            if len(named) <= LINES:
+                lines.append(_line(letter, r, overdue, services, t))
             if len(buttons) < BUTTONS:
                 action, label = ("accept", t("Sign for #{id}", id=letter.id)) if r == UNSIGNED else ("done", t("Close #{id}", id=letter.id))
                 buttons.append(InlineKeyboardButton(label, callback_data=f"letter:{action}:{letter.id}"))
     if not named:
         return []
+    if len(named) > LINES:
+        lines.append(t("…and {more} more: /mine lists them all.", more=len(named) - LINES))
     lines.append("\n" + t("Reply to this message with a letter's number and your answer to close it, e.g. “{id} 已处理完毕”.", id=named[0]))
     keyboard = InlineKeyboardMarkup([buttons[i:i + 2] for i in range(0, len(buttons), 2)])
     return [Send(row.chat_id, "\n".join(lines), keyboard, "digest", named)]
@@ -82,12 +86,16 @@ async def escalation(session, services, row, t: Translator) -> list[Send]:
         present = [(letters[i], o) for i, _, o in items if i in letters]
         if not present:
             continue
-        lines.append(f"\n<b>{esc(names.get(int(unit_id), ''))}</b>")
+        if len(named) < LINES:
+            lines.append(f"\n<b>{esc(names.get(int(unit_id), ''))}</b>")
         for letter, overdue in present:
-            lines.append(_line(letter, RED, overdue, services, t))
             named.append(letter.id)
+            if len(named) <= LINES:
+                lines.append(_line(letter, RED, overdue, services, t))
     if not named:
         return []
+    if len(named) > LINES:
+        lines.append("\n" + t("…and {more} more: /overdue lists them all.", more=len(named) - LINES))
     return [Send(row.chat_id, "\n".join(lines), None, "escalation", named)]
 
 

@@ -1,0 +1,87 @@
+"""Edges found in review: long texts, stale requests, group takeovers, documents in groups."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.conftest import AUTH, expect, greet, join, post_letter
+from tests.test_sweep import at, settle
+
+
+async def test_a_group_bound_to_one_unit_cannot_be_taken_by_another(bot):
+    baxian, changan = bot.person(5101, "八仙联络员"), bot.person(5102, "长安联络员")
+    await join(bot, baxian, "八仙镇")
+    await join(bot, changan, "长安镇")
+    group = bot.api.group("八仙镇群")
+    baxian.send("/bind", chat=group)
+    await baxian.receive(chat=group)
+    changan.send("/bind", chat=group)
+    assert "已绑定八仙镇" in (await changan.receive(chat=group)).text
+    bot.admin.send("/bind 长安镇", chat=group)  # an admin may
+    assert "长安镇" in (await bot.admin.receive(chat=group)).text
+
+
+async def test_an_old_units_extension_request_lapses_on_reassignment(bot, http):
+    await greet(bot.admin)
+    a, b = bot.person(5201, "八仙甲"), bot.person(5202, "长安乙")
+    await join(bot, a, "八仙镇")
+    await join(bot, b, "长安镇")
+    letter = await post_letter(http, unit="八仙镇")
+    await expect(a, f"#{letter['id']}")
+    a.send(f"/extend {letter['id']} 10 需要协调")
+    await expect(a, "已提交")
+    request = await expect(bot.admin, "申请延期 10 个工作日", kind="message")
+    a.send(f"/return {letter['id']} 应由长安镇办理")
+    await expect(a, "退回县信息中心")
+    bot.admin.send(f"/assign {letter['id']} 长安镇")
+    await expect(bot.admin, "已交办长安镇")
+    callback = bot.admin.press(request, request.button("同意"))
+    assert "已过时" in (await bot.admin.answer_to(callback))["text"]
+    b.send(f"/extend {letter['id']} 2 需要核实")  # the new unit may ask
+    await expect(b, "已提交")
+    old_card = await expect(a, "不再由本单位办理", kind="edit")
+    assert not old_card.buttons
+
+
+async def test_long_texts_never_break_a_message(bot, http):
+    await greet(bot.admin)
+    liaison = bot.person(5301, "八仙丙")
+    await join(bot, liaison, "八仙镇")
+    letter = await post_letter(http, title="标" * 500, content="&<" * 3000, unit="八仙镇")
+    card = await expect(liaison, f"#{letter['id']}")
+    assert len(card.text) < 4096
+    liaison.send(f"/return {letter['id']} " + "理由&" * 1000)
+    returned = await expect(bot.admin, "退回理由", kind="message")
+    assert len(returned.text) < 4096 and "已截断" in returned.text
+    bot.admin.send(f"/letter {letter['id']}")
+    parts = [await bot.admin.receive() for _ in range(4)]
+    assert "".join(p.text for p in parts[1:3]) == "&<" * 3000
+    assert "办理记录" in parts[3].text
+
+
+async def test_big_digests_are_capped(bot, http):
+    liaison = bot.person(5401, "八仙丁")
+    await join(bot, liaison, "八仙镇")
+    for i in range(40):
+        await post_letter(http, external_id=f"D{i}", unit="八仙镇", title=f"第{i}件")
+    await settle(bot)
+    bot.api.pending(liaison.id)
+    at(bot, "2026-12-10")
+    from scheduler.jobs import scheduled_sweep
+
+    await scheduled_sweep(bot.services, "schedule")
+    await settle(bot)
+    digest = await expect(liaison, "办理提醒")
+    assert "另有 10 件" in digest.text and len(digest.text) < 4096 and len(digest.buttons) == 8
+
+
+async def test_documents_in_groups_are_not_imports(bot):
+    liaison = bot.person(5501, "八仙戊")
+    await join(bot, liaison, "八仙镇")
+    group = bot.api.group("八仙镇群")
+    liaison.send("/bind", chat=group)
+    await liaison.receive(chat=group)
+    liaison.send_document(b"%PDF-1.4 reply scan", "答复.pdf", "application/pdf", chat=group)
+    bot.admin.send_document(b"external_id,title\n", "stats.csv", "text/csv", chat=group)
+    liaison.send("/help", chat=group)
+    assert "/mine" in (await liaison.receive(chat=group)).text  # nothing answered the documents
