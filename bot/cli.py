@@ -37,6 +37,9 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     importer = verbs.add_parser("import", help=t("import letters from a CSV or XLSX file"))
     importer.add_argument("file", type=Path, help=t("the file to import"))
     verbs.add_parser("remind", help=t("run the reminder sweep now"))
+    report = verbs.add_parser("report", help=t("the quarterly notice, with its XLSX table and chart"))
+    report.add_argument("--period", default="", help=t("e.g. 2019Q1, 2019-03, 本季度 (default: the current quarter)"))
+    report.add_argument("--out", type=Path, default=Path("reports"), help=t("where to write the files (default: ./reports)"))
     rate = verbs.add_parser("rate", help=t("handling rates, as /rate shows them"))
     rate.add_argument("unit", nargs="*", help=t("a unit, 镇 or 部门 (default: all)"))
     rate.add_argument("--period", default="", help=t("e.g. 2019Q1, 2019-03, 本季度 (default: the current quarter)"))
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_rate(settings, t, " ".join(args.unit), args.period))
         if verb == "remind":
             return asyncio.run(_remind(settings, t))
+        if verb == "report":
+            return asyncio.run(_report(settings, t, args.period, args.out))
         if verb == "holidays":
             return asyncio.run(_holidays(settings, t, args.file))
     except UnitsFileError as exc:
@@ -191,6 +196,35 @@ async def _rate(settings: Settings, t: Translator, target: str, period_text: str
         await services.db.dispose()
     for line in rate_lines(result, t, today, unit_id=unit_id, kind=kind):
         print(line)
+    return 0
+
+
+async def _report(settings: Settings, t: Translator, period_text: str, out: Path) -> int:
+    from bot.report_files import chart_bytes, notice_paragraph, workbook_bytes
+    from models.notice import notice
+    from models.periods import EXAMPLES, PeriodError, parse_period
+
+    services = await _open_database(settings)
+    try:
+        today = services.local_now().date()
+        try:
+            period = parse_period(period_text, today)
+        except PeriodError:
+            print(t(PeriodError.message, text=period_text, examples=EXAMPLES), file=sys.stderr)
+            return 2
+        async with services.db.reading() as session:
+            facts = await notice(session, period, settings.tz, today)
+    finally:
+        await services.db.dispose()
+    out.mkdir(parents=True, exist_ok=True)
+    name = t("leader-mailbox-{start}-{end}", start=period.start.isoformat(), end=period.end.isoformat())
+    paragraph = notice_paragraph(facts, t)
+    (out / f"{name}.txt").write_text(paragraph + "\n", encoding="utf-8")
+    (out / f"{name}.xlsx").write_bytes(workbook_bytes(facts, t, today))
+    (out / f"{name}.png").write_bytes(chart_bytes(facts, t))
+    print(paragraph)
+    for suffix in ("txt", "xlsx", "png"):
+        print(out / f"{name}.{suffix}")
     return 0
 
 

@@ -15,6 +15,7 @@ from models.letters import Rules
 from models.privacy import Privacy
 from models.routing import UnitProfile
 from models.unit_resolver import UnitResolver
+from models.units import read_topics
 from scheduler.workdays import WorkdayCalendar
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ def rules_from(settings: Settings) -> Rules:
         handling_by_type=settings.handling_days.by_type, accept_by_type=settings.accept_days.by_type,
         calendar=WorkdayCalendar(),
     )
-    return Rules(deadlines=deadlines, admin_ids=settings.admin_ids, privacy=Privacy(settings.privacy))
+    return Rules(
+        deadlines=deadlines, admin_ids=settings.admin_ids, privacy=Privacy(settings.privacy),
+        topics=read_topics(settings.units_file),
+    )
 
 
 @dataclass

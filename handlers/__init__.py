@@ -12,11 +12,11 @@ from telegram.ext import Application
 
 from handlers import (
     buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, rates, reading, reminders,
-    start, units,
+    reports, start, units,
 )
 
 # The /new conversation comes first: while it runs, its steps take the admin's text.
-FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading, reminders, rates)
+FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading, reminders, rates, reports)
 
 
 def register(application: Application) -> None:

@@ -33,6 +33,7 @@ COMMANDS: tuple[MenuCommand, ...] = (
     MenuCommand("start", N_("Start, or join with an invitation"), EVERYONE),
     MenuCommand("help", N_("What I can do for you"), MEMBERS, in_groups=True),
     MenuCommand("rate", N_("Handling rates"), MEMBERS, N_("[unit|镇|部门] [period]"), in_groups=True),
+    MenuCommand("report", N_("The quarterly notice, its table and chart"), frozenset({Role.ADMIN, Role.LEADER}), N_("[period]")),
     MenuCommand("mine", N_("My unit's open letters"), frozenset({Role.LIAISON}), in_groups=True),
     MenuCommand("letter", N_("A letter and its whole history"), MEMBERS, N_("<id>"), in_groups=True),
     MenuCommand("overdue", N_("Overdue letters"), MEMBERS, N_("[unit]"), in_groups=True),

@@ -4,7 +4,8 @@ the HTTP API, the CLI and the scheduler all call these and nothing else changes 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,6 +18,7 @@ from models.letter_input import LetterRecord
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, Actor, can
 from models.privacy import Privacy
+from models.units import topics_of
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterEvent, LetterStatus, Unit
 
 OPEN_STATUSES = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED)
@@ -29,6 +31,7 @@ class Rules:
     deadlines: DeadlinePolicy
     admin_ids: frozenset[int] = frozenset()
     privacy: Privacy = Privacy()
+    topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # topic → keywords
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,7 @@ def letter_values(rules: Rules, record: LetterRecord, now: dt.datetime) -> dict[
     values: dict[str, Any] = {
         "external_id": record.external_id, "title": record.title, "content": record.content,
         "sender_name": record.sender_name, "sender_phone": record.sender_phone, "received_at": record.received_at,
-        "type": record.type, "tags": [], "status": record.status.value, "unit_id": record.unit_id,
+        "type": record.type, "tags": topics_of(f"{record.title}\n{record.content}", rules.topics), "status": record.status.value, "unit_id": record.unit_id,
         "assigned_at": record.assigned_at, "accepted_at": record.accepted_at, "done_at": record.done_at,
         "reply": record.reply, "invalid_reason": record.invalid_reason, "created_at": now, "updated_at": now,
         "accept_due": None, "due_date": None, "due_estimated": False, "extensions": 0,

@@ -67,6 +67,23 @@ def read_units_file(path: Path) -> list[UnitSpec]:
     return specs
 
 
+def read_topics(path: Path) -> dict[str, tuple[str, ...]]:
+    """The `topics:` table of the units file: topic → keywords. Optional."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UnitsFileError(f"{path}: {exc}") from None
+    topics = raw.get("topics") or {}
+    if not isinstance(topics, dict) or not all(isinstance(v, list) for v in topics.values()):
+        raise UnitsFileError(f"{path}: topics must map each topic to a list of keywords")
+    return {str(topic): tuple(str(k) for k in keywords if str(k)) for topic, keywords in topics.items()}
+
+
+def topics_of(text: str, topics: dict[str, tuple[str, ...]]) -> list[str]:
+    """Every topic one of whose keywords the text contains, in the table's order."""
+    return [topic for topic, keywords in topics.items() if any(keyword in text for keyword in keywords)]
+
+
 async def sync_units(session: AsyncSession, specs: list[UnitSpec]) -> None:
     """Make the table follow the file. Units missing from the file stay (letters refer to them)
     but become inactive, so nobody can assign to them any more."""

@@ -14,8 +14,9 @@ TZ = ZoneInfo("Asia/Shanghai")
 RECEIVED = dt.datetime(2019, 2, 10, 9, 0, tzinfo=TZ)
 PLAN = (  # unit, assigned, closed, closed late
     ("八仙镇", 10, 5, 1), ("长安镇", 8, 6, 0), ("城关镇", 11, 10, 0),
-    ("县农业农村局", 6, 3, 0), ("县住建局", 6, 5, 0), ("县公安局", 6, 6, 0),
+    ("县农业农村局", 5, 3, 0), ("县住建局", 6, 4, 0), ("县公安局", 5, 5, 0), ("县教科局", 2, 2, 0),
 )
+TOPIC_COUNTS = (("扶贫", 15), ("医疗", 12), ("教育", 10), ("民生保障", 8), ("交通", 2))
 
 
 def _letter(**values) -> Letter:
@@ -25,10 +26,13 @@ def _letter(**values) -> Letter:
 
 async def seed_notice(session) -> None:
     units = {u.name: u.id for u in (await session.scalars(select(Unit))).all()}
+    number = 0
     for unit, count, closed, late in PLAN:
         for i in range(count):
             done = i < closed
+            number += 1
             session.add(_letter(
+                tags=[topic for topic, times in TOPIC_COUNTS if number <= times],
                 status="done" if done else "accepted", unit_id=units[unit], assigned_at=RECEIVED,
                 due_date=dt.date(2019, 2, 20), done_at=RECEIVED + dt.timedelta(days=3) if done else None,
                 closed_on_time=(i >= late) if done else None, handling_workdays=2 if done else None,
