@@ -1,0 +1,384 @@
+"""`python -m bench [--letters N] [--repeat R] [--postgres URL]`: every figure next to a baseline
+measured in the same run, medians over repeated runs, written to bench/results.md.
+
+Timings on shared machines are noisy, so each figure is also given as a ratio to its baseline."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, insert, select, text
+
+from bench.generate import TZ, fill
+from bot.settings import DEFAULT_UNITS_FILE, Settings
+from bot.telegram_stand_in import TelegramStandIn
+from models.db import Database
+from models.stats import quarter_of, report
+from models.tables import Letter, Unit
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = 900001
+TODAY = dt.date.today()
+
+
+@dataclass
+class Figure:
+    name: str
+    ours: float
+    baseline: float | None
+    unit: str
+    target: str
+    met: bool
+    note: str = ""
+
+    @property
+    def ratio(self) -> str:
+        return f"{self.ours / self.baseline:.2f}×" if self.baseline else "—"
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def settings_for(api: TelegramStandIn, url: str) -> Settings:
+    return Settings(
+        _env_file=None, bot_token=api.token, telegram_api_base_url=api.base_url, database_url=url,
+        admin_ids=str(ADMIN), intake_token=None, webhook_url=None, telegram_proxy=None, language="zh_CN",
+    )
+
+
+async def round_trips(person, messages: list[str]) -> list[float]:
+    samples = []
+    for message in messages:
+        start = time.perf_counter()
+        person.send(message)
+        await person.receive(timeout=60)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def echo_round_trips(repeat: int) -> list[float]:
+    """The baseline: a bare PTB bot that echoes, on the same kind of stand-in."""
+    from telegram.ext import ApplicationBuilder, MessageHandler, filters
+
+    api = TelegramStandIn()
+    await api.start()
+    app = ApplicationBuilder().token(api.token).base_url(api.base_url).build()
+
+    async def echo(update, context):
+        await update.effective_message.reply_text(update.effective_message.text)
+
+    app.add_handler(MessageHandler(filters.ALL, echo))
+    await app.initialize()
+    await app.updater.start_polling(timeout=10)
+    await app.start()
+    try:
+        person = api.person(ADMIN, "echo")
+        await round_trips(person, ["warm up"])
+        return await round_trips(person, [f"/rate {i}" for i in range(repeat)])
+    finally:
+        await api.release_pollers()
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+        await api.stop()
+
+
+async def bot_round_trips(url: str, commands: list[str], repeat: int) -> dict[str, list[float]]:
+    from bot.app import build_application, running
+
+    api = TelegramStandIn()
+    await api.start()
+    app = build_application(settings_for(api, url))
+    samples: dict[str, list[float]] = {}
+    async with running(app):
+        person = api.person(ADMIN, "王主任")
+        await round_trips(person, ["/help"])
+        for command in commands:
+            await round_trips(person, [command])  # warm the caches once
+            samples[command] = await round_trips(person, [command] * repeat)
+        await api.release_pollers()
+    await api.stop()
+    return samples
+
+
+HAND_WRITTEN = """
+SELECT unit_id, count(*),
+       sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END),
+       sum(CASE WHEN status = 'done' AND closed_on_time THEN 1 ELSE 0 END),
+       sum(CASE WHEN status IN ('assigned', 'accepted') THEN 1 ELSE 0 END),
+       sum(CASE WHEN status IN ('assigned', 'accepted') AND due_date < :today THEN 1 ELSE 0 END),
+       sum(CASE WHEN status = 'done' THEN handling_workdays END)
+FROM letters
+WHERE received_at >= :begin AND received_at < :end AND status IN ('assigned', 'accepted', 'done')
+GROUP BY unit_id
+"""
+
+
+async def query_times(db: Database, period, repeat: int) -> tuple[list[float], list[float], str]:
+    begin, end = period.bounds(TZ)
+    ours, hand = [], []
+    sqlite_naive = db.engine.dialect.name == "sqlite"
+    params = {"today": TODAY, "begin": begin.astimezone(dt.UTC).replace(tzinfo=None) if sqlite_naive else begin,
+              "end": end.astimezone(dt.UTC).replace(tzinfo=None) if sqlite_naive else end}
+    for _ in range(repeat):
+        async with db.reading() as session:
+            start = time.perf_counter()
+            await report(session, period, TZ, TODAY)
+            ours.append(time.perf_counter() - start)
+        async with db.reading() as session:
+            start = time.perf_counter()
+            (await session.execute(text(HAND_WRITTEN), params)).all()
+            hand.append(time.perf_counter() - start)
+    explain = "EXPLAIN QUERY PLAN " if sqlite_naive else "EXPLAIN "
+    async with db.reading() as session:
+        plan = "\n".join(" ".join(str(c) for c in row) for row in (await session.execute(text(explain + HAND_WRITTEN), params)).all())
+    return ours, hand, plan
+
+
+async def report_time(db: Database) -> tuple[float, dict[str, float]]:
+    from bot.report_files import chart_bytes, notice_paragraph, workbook_bytes
+    from locales import Translator
+    from models.notice import notice
+
+    t = Translator("zh_CN")
+    parts = {}
+    start = time.perf_counter()
+    async with db.reading() as session:
+        facts = await notice(session, quarter_of(TODAY), TZ, TODAY)
+    parts["figures and topics"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    notice_paragraph(facts, t)
+    parts["paragraph"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    workbook_bytes(facts, t, TODAY)
+    parts["XLSX"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    chart_bytes(facts, t)
+    parts["chart"] = time.perf_counter() - mark
+    return time.perf_counter() - start, parts
+
+
+def write_import_csv(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["编号", "标题", "内容", "来信时间", "办理单位", "交办时间", "办结时间", "答复内容"])
+        for i in range(rows):
+            day = 1 + i % 28
+            writer.writerow([f"I{i}", f"标题{i}", f"内容{i}", f"2019-02-{day:02d} 09:00", "八仙镇", f"2019-02-{day:02d} 10:00", "2019-03-01 10:00", "已办"])
+
+
+def import_rate(folder: Path, rows: int) -> tuple[float, float]:
+    """Rows per second: `python -m bot import` (a real process, on a fresh database) against a bare
+    sqlite3 executemany of the same rows into the same table."""
+    source = folder / "import.csv"
+    write_import_csv(source, rows)
+    database = folder / "import.db"
+    env = {**os.environ, "BOT_TOKEN": "123:" + "a" * 30, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    subprocess.run([sys.executable, "-m", "bot", "units"], env=env, cwd=ROOT, check=True, capture_output=True)  # migrate first
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bot", "import", str(source)], env=env, cwd=ROOT, capture_output=True, text=True)
+    ours = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    bare = folder / "bare.db"
+    subprocess.run([sys.executable, "-m", "bot", "units"], env={**env, "DATABASE_URL": f"sqlite+aiosqlite:///{bare}"}, cwd=ROOT, check=True, capture_output=True)
+    with source.open(encoding="utf-8") as handle, sqlite3.connect(bare) as connection:
+        reader = csv.reader(handle)
+        next(reader)
+        start = time.perf_counter()
+        connection.executemany(
+            "INSERT INTO letters (external_id, title, content, received_at, unit_id, assigned_at, done_at, reply, status,"
+            " tags, due_estimated, extensions, created_at, updated_at) VALUES (?, ?, ?, ?, 8, ?, ?, ?, 'done', '[]', 0, 0, ?, ?)",
+            ((r[0], r[1], r[2], r[3], r[5], r[6], r[7], r[3], r[3]) for r in reader),
+        )
+        connection.commit()
+        baseline = time.perf_counter() - start
+    return rows / ours, rows / baseline
+
+
+async def sweep_time(url: str, units: int, letters: int) -> tuple[float, int, int]:
+    """Deciding and queueing the morning sweep over `letters` open, overdue letters."""
+    from bot.runtime import rules_from
+    from models.tables import Member, Outbox
+    from scheduler.sweep import sweep
+
+    db = Database(url)
+    await db.migrate()
+    async with db.transaction() as session:
+        await session.execute(insert(Unit.__table__), [
+            {"name": f"单位{i}", "kind": "town" if i % 3 else "department", "aliases": [], "keywords": [], "places": [], "position": i, "active": True}
+            for i in range(units)
+        ])
+    async with db.reading() as session:
+        unit_ids = list((await session.scalars(select(Unit.id))).all())
+    async with db.transaction() as session:
+        await session.execute(insert(Member.__table__), [
+            {"telegram_id": 10_000 + i, "full_name": f"联络员{i}", "role": "liaison", "unit_id": unit_id, "joined_at": dt.datetime.now(dt.UTC)}
+            for i, unit_id in enumerate(unit_ids)
+        ])
+        now = dt.datetime.now(dt.UTC)
+        await session.execute(insert(Letter.__table__), [
+            {"title": f"t{i}", "content": "", "received_at": now - dt.timedelta(days=40), "status": "assigned",
+             "unit_id": unit_ids[i % len(unit_ids)], "assigned_at": now - dt.timedelta(days=40),
+             "accept_due": TODAY - dt.timedelta(days=30), "due_date": TODAY - dt.timedelta(days=20),
+             "due_estimated": False, "extensions": 0, "tags": [], "created_at": now, "updated_at": now}
+            for i in range(letters)
+        ])
+    settings = Settings(_env_file=None, bot_token="1:" + "a" * 30, database_url=url)
+    rules = rules_from(settings)
+    start = time.perf_counter()
+    async with db.transaction() as session:
+        result = await sweep(session, rules, dt.datetime.now(dt.UTC), escalate_after=3)
+    elapsed = time.perf_counter() - start
+    async with db.reading() as session:
+        digests = await session.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "digest"))
+    await db.dispose()
+    return elapsed, result.digests, digests
+
+
+async def closes_per_second(url: str, count: int) -> float:
+    """Liaisons closing letters by replying to their cards, one after another."""
+    from bot.app import build_application, running
+    from models.letters import Origin, assign
+    from models.tables import Member
+
+    api = TelegramStandIn()
+    await api.start()
+    app = build_application(settings_for(api, url))
+    services = app.bot_data["services"]
+    async with running(app):
+        liaison = api.person(777, "八仙联络员")
+        liaison.send("/start")
+        await liaison.receive()
+        async with services.db.transaction() as session:
+            session.add(Member(telegram_id=777, full_name="八仙联络员", role="liaison", unit_id=8))
+            now = services.now()
+            ids = (await session.scalars(insert(Letter).returning(Letter.id), [
+                {"title": f"待办{i}", "content": "", "received_at": now, "status": "new", "due_estimated": False,
+                 "extensions": 0, "tags": [], "created_at": now, "updated_at": now} for i in range(count)
+            ])).all()
+        for letter_id in ids:
+            async with services.db.transaction() as session:
+                await assign(session, services.rules, letter_id, 8, Origin("cli"), services.now())
+        services.notify()
+        cards = [await liaison.receive(timeout=60) for _ in ids]
+        start = time.perf_counter()
+        for card in cards:
+            liaison.send("已办结，感谢来信。", reply_to=card)
+            while "谢谢" not in (await liaison.receive(timeout=60)).text:
+                pass
+        elapsed = time.perf_counter() - start
+        await api.release_pollers()
+    await api.stop()
+    return count / elapsed
+
+
+def peak_rss_after_report(url: str) -> float:
+    """In a fresh process: the bot answers /report; its peak resident memory, in MB."""
+    done = subprocess.run([sys.executable, "-m", "bench.rss", url], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+async def postgres_database(admin_url: str) -> str:
+    import asyncpg
+
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(admin_url)
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+    return admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def measure(letters: int, repeat: int, postgres: str | None, folder: Path) -> tuple[list[Figure], list[str]]:
+    figures: list[Figure] = []
+    notes: list[str] = []
+    echo = await echo_round_trips(repeat)
+    backends = [("SQLite", f"sqlite+aiosqlite:///{folder}/bench.db")]
+    if postgres:
+        backends.append(("PostgreSQL", await postgres_database(postgres)))
+    for label, url in backends:
+        db = Database(url)
+        start = time.perf_counter()
+        await fill(db, DEFAULT_UNITS_FILE, letters, today=TODAY)
+        notes.append(f"{label}: {letters:,} letters generated in {time.perf_counter() - start:.1f} s")
+        samples = await bot_round_trips(url, ["/rate 八仙镇", "/rate"], repeat)
+        for command, taken in samples.items():
+            ours, base = median_ms(taken), median_ms(echo)
+            figures.append(Figure(f"{command} round trip ({label})", ours, base, "ms", "≤ 3× echo and < 50 ms", ours <= 3 * base and ours < 50))
+        for name, period in (("one quarter", quarter_of(TODAY)), ("all time", None)):
+            if period is None:
+                from models.stats import Period
+
+                period = Period(TODAY - dt.timedelta(days=365 * 9), TODAY)
+            ours, hand, plan = await query_times(db, period, repeat)
+            o, h = median_ms(ours), median_ms(hand)
+            figures.append(Figure(f"statistics query, {name} ({label})", o, h, "ms", "≤ 1.5× hand-written SQL", o <= 1.5 * h))
+            if name == "one quarter":
+                notes.append(f"{label} plan of the aggregate:\n```\n{plan}\n```")
+        if label == "SQLite":
+            total, parts = await report_time(db)
+            figures.append(Figure("/report for a quarter (paragraph, XLSX, chart)", total * 1000, None, "ms", "< 3000 ms", total < 3,
+                                  ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in parts.items())))
+            rss = peak_rss_after_report(url)
+            figures.append(Figure("peak RSS of the bot after /report", rss, None, "MB", "< 250 MB", rss < 250))
+        await db.dispose()
+    ours, bare = import_rate(folder, min(100_000, max(letters // 10, 2_000)))
+    figures.append(Figure("import through `python -m bot import`", ours, bare, "rows/s", "≥ 20,000 rows/s and ≥ 0.5× bare", ours >= 20_000 and ours >= 0.5 * bare))
+    open_letters = min(100_000, max(letters // 10, 2_000))
+    for units in (36, 3_600):
+        elapsed, result_digests, queued = await sweep_time(f"sqlite+aiosqlite:///{folder}/sweep{units}.db", units, open_letters)
+        figures.append(Figure(f"sweep, {open_letters:,} open letters, {units:,} units", elapsed * 1000, None, "ms",
+                              "< 2000 ms for 36 units; one digest per unit", queued == min(units, open_letters) and (units != 36 or elapsed < 2),
+                              f"{queued} digests queued"))
+    close_count = min(200, max(letters // 100, 20))
+    closes = await closes_per_second(f"sqlite+aiosqlite:///{folder}/close.db", close_count)
+    echoes = 1 / statistics.median(echo)
+    figures.append(Figure("closing by reply, sequentially", closes, echoes, "per s", "≥ 0.3× echo", closes >= 0.3 * echoes))
+    return figures, notes
+
+
+def write_results(figures: list[Figure], notes: list[str], letters: int, repeat: int, path: Path) -> str:
+    machine = f"{platform.node()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · {dt.datetime.now().isoformat(timespec='minutes')}"
+    lines = [
+        "# Benchmark results", "",
+        f"`python -m bench --letters {letters} --repeat {repeat}` on {machine}.", "",
+        "| figure | ours | baseline | ratio | target | met | where the time goes |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in figures:
+        base = f"{f.baseline:,.1f} {f.unit}" if f.baseline else "—"
+        lines.append(f"| {f.name} | {f.ours:,.1f} {f.unit} | {base} | {f.ratio} | {f.target} | {'yes' if f.met else '**no**'} | {f.note} |")
+    lines += ["", *notes, ""]
+    text_out = "\n".join(lines)
+    path.write_text(text_out, encoding="utf-8")
+    return text_out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--letters", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"), help="e.g. postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        figures, notes = asyncio.run(measure(args.letters, args.repeat, args.postgres, Path(folder)))
+    print(write_results(figures, notes, args.letters, args.repeat, args.out))
+    return 0 if all(f.met for f in figures) else 1
