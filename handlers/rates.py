@@ -106,7 +106,7 @@ async def rate_command(update: Update, context: BotContext) -> None:
             return
         unit_id = actor.unit_id
     async with services.db.reading() as session:
-        result = await report(session, period, services.settings.tz, today)
+        result = await report(session, period, services.settings.tz, today, services.unit_rows())
     lines = [esc(line) for line in rate_lines(result, t, today, unit_id=unit_id, kind=kind)]
     lines[0] = f"<b>{lines[0]}</b>"
     for text in chunks(lines):

@@ -82,6 +82,19 @@ async def leader_chat_ids(session: AsyncSession) -> list[int]:
     return sorted((await session.scalars(select(Member.telegram_id).where(Member.role == Role.LEADER))).all())
 
 
+async def chats_by_unit(session: AsyncSession) -> dict[int, list[int]]:
+    """Every unit's liaisons and groups in two queries (the sweep speaks to many units at once)."""
+    chats: dict[int, list[int]] = {}
+    liaisons = await session.execute(
+        select(Member.unit_id, Member.telegram_id).where(Member.role == Role.LIAISON, Member.unit_id.is_not(None)).order_by(Member.id)
+    )
+    for unit_id, chat_id in liaisons.all():
+        chats.setdefault(unit_id, []).append(chat_id)
+    for unit_id, chat_id in (await session.execute(select(UnitChat.unit_id, UnitChat.chat_id))).all():
+        chats.setdefault(unit_id, []).append(chat_id)
+    return chats
+
+
 async def unit_chat_ids(session: AsyncSession, unit_id: int) -> list[int]:
     """The unit's liaisons, each in private, and the unit's bound groups."""
     liaisons = (

@@ -66,6 +66,18 @@ async def actor_for(
     )
 
 
+def is_stale(member: Member | None, person: TelegramPerson, admin_ids: frozenset[int]) -> bool:
+    """Would load_actor write? Most updates come from people whose row is up to date; they need
+    only a read (on SQLite a write transaction would queue behind every other writer)."""
+    if member is None:
+        return person.telegram_id in admin_ids
+    return bool(
+        (person.full_name and member.full_name != person.full_name)
+        or person.username != member.username
+        or (person.language_code and member.telegram_language != person.language_code)
+    )
+
+
 def _refresh(member: Member, person: TelegramPerson) -> None:
     # Only assign on change, so an unchanged person causes no UPDATE.
     if person.full_name and member.full_name != person.full_name:

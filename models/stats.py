@@ -104,7 +104,12 @@ class Report:
         return sorted(with_letters, key=lambda u: (u.figures.rate, -u.figures.overdue, u.position))
 
 
-async def report(session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date) -> Report:
+async def report(
+    session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date,
+    units: list[tuple[int, str, str, int]] | None = None,
+) -> Report:
+    """Per unit figures for letters received in the period. `units` (id, name, kind, position), when
+    the caller holds them already, saves a query."""
     begin, finish = period.bounds(tz)
     counted = Letter.status.in_(COUNTED)
     is_done = Letter.status == LetterStatus.DONE
@@ -127,13 +132,17 @@ async def report(session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.
     )
     rows = (await session.execute(query)).all()
     found = {row[0]: row for row in rows}
-    units_all = (await session.execute(select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.active).order_by(Unit.position))).all()
-    listed = [(u.id, u.name, u.kind, u.position) for u in units_all]
-    listed += [(row[0], row[1], row[2], row[3]) for row in rows if row[0] not in {u[0] for u in listed}]  # retired units with letters
-    units = [
+    if units is None:
+        units = [tuple(u) for u in (await session.execute(
+            select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.active).order_by(Unit.position)
+        )).all()]
+    listed = list(units)
+    known = {u[0] for u in listed}
+    listed += [(row[0], row[1], row[2], row[3]) for row in rows if row[0] not in known]  # retired units with letters
+    figures = [
         UnitFigures(unit_id, name, kind, position, Figures(*found[unit_id][4:]) if unit_id in found else Figures())
         for unit_id, name, kind, position in listed
     ]
-    towns = sum((u.figures for u in units if u.kind == UnitKind.TOWN), Figures())
-    departments = sum((u.figures for u in units if u.kind == UnitKind.DEPARTMENT), Figures())
-    return Report(period, units, towns + departments, towns, departments)
+    towns = sum((u.figures for u in figures if u.kind == UnitKind.TOWN), Figures())
+    departments = sum((u.figures for u in figures if u.kind == UnitKind.DEPARTMENT), Figures())
+    return Report(period, figures, towns + departments, towns, departments)

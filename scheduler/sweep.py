@@ -15,13 +15,13 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.holidays import load_overrides, override_years
 from models.letters import OPEN_STATUSES, Rules
-from models.outbox import Kind, admin_chat_ids, enqueue, leader_chat_ids, unit_chat_ids
+from models.outbox import Kind, admin_chat_ids, chats_by_unit, enqueue, leader_chat_ids
 from models.tables import Letter, LetterStatus, Nudge, Outbox, SweepRun
 from scheduler.workdays import official_year
 
@@ -69,6 +69,7 @@ async def sweep(
     ).all()
     already = set((await session.execute(select(Nudge.letter_id, Nudge.reason).where(Nudge.day == today))).all())
     escalations: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    ledger: list[dict] = []
     for letter in letters:
         verdict = classify(letter, today, next_workday, calendar)
         if verdict is None:
@@ -76,13 +77,16 @@ async def sweep(
         reason, overdue = verdict
         if (letter.id, reason) not in already:
             result.by_unit.setdefault(letter.unit_id, []).append((letter.id, reason, overdue))
-            session.add(Nudge(letter_id=letter.id, reason=reason, day=today, created_at=now))
+            ledger.append({"letter_id": letter.id, "reason": reason, "day": today, "created_at": now})
         if reason == RED and overdue >= escalate_after and (letter.id, ESCALATED) not in already:
             escalations[letter.unit_id].append((letter.id, RED, overdue))
-            session.add(Nudge(letter_id=letter.id, reason=ESCALATED, day=today, created_at=now))
+            ledger.append({"letter_id": letter.id, "reason": ESCALATED, "day": today, "created_at": now})
+    if ledger:
+        await session.execute(insert(Nudge.__table__), ledger)
 
+    unit_chats = await chats_by_unit(session)
     for unit_id, items in result.by_unit.items():
-        chats = await unit_chat_ids(session, unit_id)
+        chats = unit_chats.get(unit_id, [])
         payload = {"day": today.isoformat(), "unit": unit_id, "items": items}
         enqueue(session, chats, Kind.DIGEST, payload=payload, automatic=automatic)
         result.digests += 1
