@@ -91,6 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _unit(services, t: Translator, text: str):
+    """The one unit the text names, or None after saying why on stderr (the terminal has no
+    buttons to ask with)."""
+    resolution = services.resolver.resolve(text)
+    if resolution.unit is None:
+        names = "、".join(u.name for u in resolution.matches)
+        print(t("“{query}” fits {count} units: {names}. Be more precise.", query=text, count=len(resolution.matches), names=names)
+              if resolution.ambiguous else t("No unit matches “{query}”.", query=text), file=sys.stderr)
+    return resolution.unit
+
+
+def _period(t: Translator, text: str, today):
+    from models.periods import EXAMPLES, PeriodError, parse_period
+
+    try:
+        return parse_period(text, today)
+    except PeriodError:
+        print(t(PeriodError.message, text=text, examples=EXAMPLES), file=sys.stderr)
+        return None
+
+
 async def _open_database(settings: Settings):
     from bot.app import prepare_database
     from bot.runtime import Services
@@ -124,15 +145,10 @@ async def _invite(settings: Settings, t: Translator, who: str) -> int:
     try:
         role, unit = ROLE_WORDS.get(who.lower()), None
         if role is None:
-            resolution = services.resolver.resolve(who)
-            if resolution.unit is None:
-                if resolution.ambiguous:
-                    names = "、".join(u.name for u in resolution.matches)
-                    print(t("“{query}” fits {count} units: {names}. Be more precise.", query=who, count=len(resolution.matches), names=names), file=sys.stderr)
-                else:
-                    print(t("No unit matches “{query}”.", query=who), file=sys.stderr)
+            unit = _unit(services, t, who)
+            if unit is None:
                 return 2
-            role, unit = Role.LIAISON, resolution.unit
+            role = Role.LIAISON
         async with services.db.transaction() as session:
             code = await create_invitation(session, role, None, services.now(), unit.id if unit else None)
     finally:
@@ -171,26 +187,20 @@ async def _import(settings: Settings, t: Translator, path: Path) -> int:
 
 async def _rate(settings: Settings, t: Translator, target: str, period_text: str) -> int:
     from handlers.rates import GROUP_WORDS, rate_lines
-    from models.periods import EXAMPLES, PeriodError, parse_period
     from models.stats import report
 
     services = await _open_database(settings)
     try:
         today = services.local_now().date()
-        try:
-            period = parse_period(period_text, today)
-        except PeriodError:
-            print(t(PeriodError.message, text=period_text, examples=EXAMPLES), file=sys.stderr)
+        period = _period(t, period_text, today)
+        if period is None:
             return 2
         unit_id, kind = None, GROUP_WORDS.get(target.lower()) if target else None
         if target and kind is None:
-            resolution = services.resolver.resolve(target)
-            if resolution.unit is None:
-                names = "、".join(u.name for u in resolution.matches)
-                print(t("“{query}” fits {count} units: {names}. Be more precise.", query=target, count=len(resolution.matches), names=names)
-                      if resolution.ambiguous else t("No unit matches “{query}”.", query=target), file=sys.stderr)
+            unit = _unit(services, t, target)
+            if unit is None:
                 return 2
-            unit_id = resolution.unit.id
+            unit_id = unit.id
         async with services.db.reading() as session:
             result = await report(session, period, settings.tz, today)
     finally:
@@ -203,15 +213,12 @@ async def _rate(settings: Settings, t: Translator, target: str, period_text: str
 async def _report(settings: Settings, t: Translator, period_text: str, out: Path) -> int:
     from bot.report_files import chart_bytes, notice_paragraph, workbook_bytes
     from models.notice import notice
-    from models.periods import EXAMPLES, PeriodError, parse_period
 
     services = await _open_database(settings)
     try:
         today = services.local_now().date()
-        try:
-            period = parse_period(period_text, today)
-        except PeriodError:
-            print(t(PeriodError.message, text=period_text, examples=EXAMPLES), file=sys.stderr)
+        period = _period(t, period_text, today)
+        if period is None:
             return 2
         async with services.db.reading() as session:
             facts = await notice(session, period, settings.tz, today)

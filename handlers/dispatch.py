@@ -11,7 +11,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from handlers.cards import card_for
 from handlers.context import BotContext
 from handlers.handling import act, answer, origin_of
-from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
+from handlers.render import command_args, esc, set_buttons, unit_or_ask
 from locales import N_, Translator
 from models.handling import decide_extension
 from models.letters import LetterError, assign, get_letter, unit_name
@@ -173,14 +173,9 @@ async def assign_command(update: Update, context: BotContext) -> None:
         async with services.db.transaction() as session:
             remember(session, [letter_id], sent.chat_id, sent.message_id, "admin", services.now())
         return
-    resolution = services.resolver.resolve(unit_text)
-    if resolution.unit is not None:
-        await _assign(update, context, letter_id, resolution.unit.id)
-    elif resolution.ambiguous:
-        text, keyboard = unit_choice(resolution, f"letter:assign:{letter_id}", t)
-        await message.reply_text(text, reply_markup=keyboard)
-    else:
-        await message.reply_text(unit_not_found(unit_text, t))
+    unit = await unit_or_ask(message, services.resolver, unit_text, t, f"letter:assign:{letter_id}")
+    if unit is not None:
+        await _assign(update, context, letter_id, unit.id)
 
 
 async def extension_button(update: Update, context: BotContext) -> None:

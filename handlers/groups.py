@@ -7,7 +7,7 @@ from telegram import Chat, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from handlers.context import BotContext
-from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
+from handlers.render import command_args, esc, set_buttons, unit_or_ask
 from models.people import bind_chat, chat_unit, unbind_chat
 from models.permissions import Action, can
 from models.tables import Role
@@ -34,14 +34,9 @@ async def bind_command(update: Update, context: BotContext) -> None:
         else:
             await message.reply_text(esc(t("Usage: /bind <unit>")))
         return
-    resolution = context.services.resolver.resolve(argument)
-    if resolution.unit:
-        await _bind(update, context, resolution.unit.id, resolution.unit.name)
-    elif resolution.ambiguous:
-        text, keyboard = unit_choice(resolution, "bind:u", t)
-        await message.reply_text(text, reply_markup=keyboard)
-    else:
-        await message.reply_text(unit_not_found(argument, t))
+    unit = await unit_or_ask(message, context.services.resolver, argument, t, "bind:u")
+    if unit is not None:
+        await _bind(update, context, unit.id, unit.name)
 
 
 async def bind_unit_button(update: Update, context: BotContext) -> None:

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from handlers.context import BotContext
-from handlers.render import command_args, esc, set_buttons, unit_choice, unit_not_found
+from handlers.render import command_args, esc, set_buttons, unit_or_ask
 from models.people import INVITATION_TTL, create_invitation
 from models.permissions import Action, can
 from models.tables import Role
@@ -34,14 +34,9 @@ async def invite_command(update: Update, context: BotContext) -> None:
     if role is not None:
         await _send_invitation(update, context, role, None, None)
         return
-    resolution = context.services.resolver.resolve(argument)
-    if resolution.unit:
-        await _send_invitation(update, context, Role.LIAISON, resolution.unit.id, resolution.unit.name)
-    elif resolution.ambiguous:
-        text, keyboard = unit_choice(resolution, "invite:u", t)
-        await message.reply_text(text, reply_markup=keyboard)
-    else:
-        await message.reply_text(unit_not_found(argument, t))
+    unit = await unit_or_ask(message, context.services.resolver, argument, t, "invite:u")
+    if unit is not None:
+        await _send_invitation(update, context, Role.LIAISON, unit.id, unit.name)
 
 
 async def invite_unit_button(update: Update, context: BotContext) -> None:

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from handlers.context import BotContext
-from handlers.render import chunks, command_args, esc, unit_not_found
+from handlers.render import chunks, command_args, esc, unit_or_ask
 from locales import Translator
 from models.periods import EXAMPLES, PeriodError, describe, parse_period
 from models.permissions import Action, can
@@ -89,17 +89,13 @@ async def rate_command(update: Update, context: BotContext) -> None:
     if target:
         kind = GROUP_WORDS.get(target.lower())
         if kind is None:
-            resolution = services.resolver.resolve(target)
-            if resolution.unit is None:
-                if resolution.ambiguous:
-                    names = "、".join(esc(u.name) for u in resolution.matches[:8])
-                    await message.reply_text(t("“{query}” fits {count} units. Which one?", query=esc(target), count=len(resolution.matches)) + "\n" + names)
-                elif any(ch.isdigit() for ch in target):
-                    await message.reply_text(t(PeriodError.message, text=esc(target), examples=EXAMPLES))
-                else:
-                    await message.reply_text(unit_not_found(target, t))
+            if any(ch.isdigit() for ch in target) and services.resolver.resolve(target).unit is None:
+                await message.reply_text(t(PeriodError.message, text=esc(target), examples=EXAMPLES))  # a mistyped period
                 return
-            unit_id = resolution.unit.id
+            unit = await unit_or_ask(message, services.resolver, target, t)
+            if unit is None:
+                return
+            unit_id = unit.id
     if actor.role is Role.LIAISON:
         if actor.unit_id is None or unit_id not in (None, actor.unit_id) or kind is not None:
             await message.reply_text(t("You may see only your own unit's figures."))

@@ -10,7 +10,7 @@ from telegram.ext import CommandHandler
 
 from handlers.cards import CONTENT_LIMIT, card_for, local_time
 from handlers.context import BotContext
-from handlers.render import chunks, command_args, esc, unit_not_found
+from handlers.render import chunks, command_args, esc, unit_or_ask
 from locales import N_, Translator
 from models.letters import get_letter
 from models.permissions import Action, can
@@ -135,12 +135,10 @@ async def overdue_command(update: Update, context: BotContext) -> None:
     argument = command_args(update.effective_message.text)
     unit_id = None
     if argument:
-        resolution = services.resolver.resolve(argument)
-        if resolution.unit is None:
-            await update.effective_message.reply_text(unit_not_found(argument, t) if not resolution.ambiguous else
-                                                      t("“{query}” fits {count} units. Which one?", query=esc(argument), count=len(resolution.matches)) + "\n" + "、".join(esc(u.name) for u in resolution.matches[:8]))
+        unit = await unit_or_ask(update.effective_message, services.resolver, argument, t)
+        if unit is None:
             return
-        unit_id = resolution.unit.id
+        unit_id = unit.id
     if not can(actor, Action.VIEW_ALL_LETTERS):
         if actor.role is Role.LIAISON and unit_id in (None, actor.unit_id):
             unit_id = actor.unit_id

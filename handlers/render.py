@@ -66,3 +66,20 @@ async def set_buttons(query, keyboard) -> None:
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             raise
+
+
+async def unit_or_ask(message, resolver, text: str, t: Translator, namespace: str | None = None):
+    """The one unit `text` names. Otherwise the person is asked which (with buttons carrying
+    `<namespace>:<unit id>` when the caller can take the answer) or told none fits; None then."""
+    resolution = resolver.resolve(text)
+    if resolution.unit is not None:
+        return resolution.unit
+    if not resolution.ambiguous:
+        await message.reply_text(unit_not_found(text, t))
+    elif namespace:
+        question, keyboard = unit_choice(resolution, namespace, t)
+        await message.reply_text(question, reply_markup=keyboard)
+    else:
+        names = "、".join(esc(u.name) for u in resolution.matches[:CHOICE_LIMIT])
+        await message.reply_text(t("“{query}” fits {count} units. Which one?", query=esc(text), count=len(resolution.matches)) + "\n" + names)
+    return None

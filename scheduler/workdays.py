@@ -40,12 +40,14 @@ def official_year(year: int) -> bool:
 class WorkdayCalendar:
     def __init__(self, overrides: Mapping[dt.date, bool] | None = None):
         self._sums: dict[tuple[dt.date, int], tuple[dt.date, bool]] = {}
+        self._spans: dict[tuple[dt.date, dt.date], int] = {}
         self.overrides: dict[dt.date, bool] = {}
         self.set_overrides(overrides or {})
 
     def set_overrides(self, overrides: Mapping[dt.date, bool]) -> None:
         self.overrides = dict(overrides)
         self._sums.clear()
+        self._spans.clear()
 
     def is_workday(self, day: dt.date) -> tuple[bool, bool]:
         """(is it a working day, is that an estimate)."""
@@ -80,6 +82,12 @@ class WorkdayCalendar:
 
     def workdays_between(self, start: dt.date, end: dt.date) -> int:
         """Working days after `start` up to and including `end` (0 when end <= start)."""
+        key = (start, end)
+        if key not in self._spans:
+            self._spans[key] = self._count(start, end)
+        return self._spans[key]
+
+    def _count(self, start: dt.date, end: dt.date) -> int:
         count, day = 0, start
         while day < end:
             day += dt.timedelta(days=1)

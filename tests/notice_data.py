@@ -42,3 +42,20 @@ async def seed_notice(session) -> None:
     session.add(_letter(status="invalid", unit_id=units["八仙镇"], invalid_reason="重复"))
     session.add(_letter(status="new"))
     session.add(_letter(status="returned", unit_id=units["长安镇"], return_reason="不属于本镇"))
+
+
+async def notice_database(database_url: str) -> None:
+    """A migrated database with the default units and the notice's letters."""
+    from bot.settings import DEFAULT_UNITS_FILE
+    from models.db import Database
+    from models.units import read_units_file, sync_units
+
+    db = Database(database_url)
+    try:
+        await db.migrate()
+        async with db.transaction() as session:
+            await sync_units(session, read_units_file(DEFAULT_UNITS_FILE))
+        async with db.transaction() as session:
+            await seed_notice(session)
+    finally:
+        await db.dispose()

@@ -9,7 +9,7 @@ import pytest
 from models.periods import PeriodError, parse_period
 from models.stats import Period
 from tests.conftest import AUTH, join
-from tests.notice_data import seed_notice
+from tests.notice_data import notice_database, seed_notice
 from tests.test_cli import bare_environment, run_cli
 
 TODAY = dt.date(2026, 11, 30)
@@ -93,17 +93,7 @@ async def test_liaisons_see_their_unit_and_strangers_nothing(notice):
 
 
 async def test_cli_rate(tmp_path, database_url, stand_in):
-    from models.db import Database
-    from models.units import read_units_file, sync_units
-    from bot.settings import DEFAULT_UNITS_FILE
-
-    db = Database(database_url)
-    await db.migrate()
-    async with db.transaction() as session:
-        await sync_units(session, read_units_file(DEFAULT_UNITS_FILE))
-    async with db.transaction() as session:
-        await seed_notice(session)
-    await db.dispose()
+    await notice_database(database_url)
     env = bare_environment(BOT_TOKEN=stand_in.token, DATABASE_URL=database_url)
     code, out, err = await run_cli("rate", "--period", "2019Q1", cwd=tmp_path, env=env)
     assert code == 0, err

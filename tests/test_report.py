@@ -7,7 +7,7 @@ import io
 import openpyxl
 
 from tests.conftest import join
-from tests.notice_data import seed_notice
+from tests.notice_data import notice_database, seed_notice
 from tests.test_cli import bare_environment, run_cli
 
 PARAGRAPH = (
@@ -58,17 +58,7 @@ async def test_report_in_chat(bot):
 
 
 async def test_report_from_the_command_line(tmp_path, database_url, stand_in):
-    from bot.settings import DEFAULT_UNITS_FILE
-    from models.db import Database
-    from models.units import read_units_file, sync_units
-
-    db = Database(database_url)
-    await db.migrate()
-    async with db.transaction() as session:
-        await sync_units(session, read_units_file(DEFAULT_UNITS_FILE))
-    async with db.transaction() as session:
-        await seed_notice(session)
-    await db.dispose()
+    await notice_database(database_url)
     env = bare_environment(BOT_TOKEN=stand_in.token, DATABASE_URL=database_url)
     code, out, err = await run_cli("report", "--period", "2019年第一季度", "--out", str(tmp_path / "out"), cwd=tmp_path, env=env)
     assert code == 0, err
