@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT_SECONDS = 10
 
 
-def build_application(settings: Settings, *, clock: Callable = system_clock, db: Database | None = None) -> Application:
+def build_application(
+    settings: Settings, *, clock: Callable = system_clock, db: Database | None = None, rate_limited: bool = True
+) -> Application:
+    """`rate_limited=False` only for benchmarks that measure the bot's own capacity."""
     services = Services(settings=settings, db=db or Database(settings.database_url), clock=clock)
     builder = (
         ApplicationBuilder()
@@ -47,9 +50,10 @@ def build_application(settings: Settings, *, clock: Callable = system_clock, db:
             )
         )
         .context_types(ContextTypes(context=BotContext))
-        # Retries 429s after Telegram's retry_after instead of dropping the message.
-        .rate_limiter(AIORateLimiter(max_retries=3))
     )
+    if rate_limited:
+        # Keeps under Telegram's limits, and retries 429s after their retry_after.
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
     if settings.telegram_proxy:
         builder = builder.proxy(settings.telegram_proxy).get_updates_proxy(settings.telegram_proxy)
     application = builder.build()
