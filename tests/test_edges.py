@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
-from tests.conftest import AUTH, expect, greet, join, post_letter
+from tests.conftest import expect, greet, join, post_letter
 from tests.test_sweep import at, settle
 
 

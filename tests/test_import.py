@@ -9,7 +9,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from models.tables import Letter, LetterEvent
-from tests.conftest import greet, join
+from tests.conftest import join
 from tests.test_cli import bare_environment, run_cli
 
 HEADER_ZH = "编号,标题,内容,姓名,电话,来信时间,类型,办理单位,状态,交办时间,签收时间,办结时间,答复内容,无效原因"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 
-from tests.conftest import ADMIN_ID, join
+from tests.conftest import join
 
 
 async def test_stranger_learns_how_to_join_and_nothing_else(bot):
@@ -156,7 +155,7 @@ async def test_forged_and_stale_buttons_are_refused(bot):
     liaison = bot.person(1007, "孙联络")
     await join(bot, liaison, "八仙")
     liaison.send("/units")
-    listing = await liaison.receive()
+    await liaison.receive()
     callback = liaison.press(question, question.button("县水利局"))  # someone else's button
     assert "失效" in (await liaison.answer_to(callback))["text"]
 

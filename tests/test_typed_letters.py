@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models.tables import Letter, LetterEvent
-from tests.conftest import greet, join
+from tests.conftest import join
 
 
 async def stored(bot) -> list[Letter]:

@@ -5,8 +5,6 @@ Revises: 0004
 Create Date: 2026-11-28 10:40:43.865549
 """
 from alembic import op
-import sqlalchemy as sa
-import models.types
 
 
 revision = '0005'
