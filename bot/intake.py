@@ -16,9 +16,9 @@ from sqlalchemy import text
 from bot.runtime import Services
 from locales import Translator
 from models.letter_input import build_record
+from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
 from models.periods import EXAMPLES, PeriodError, parse_period
 from models.stats import report
-from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024

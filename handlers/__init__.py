@@ -11,8 +11,22 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from handlers import (
-    buttons, context, dispatch, errors, groups, handling, imports, invite, lang, newletter, rates, reading, reminders,
-    reports, start, units,
+    buttons,
+    context,
+    dispatch,
+    errors,
+    groups,
+    handling,
+    imports,
+    invite,
+    lang,
+    newletter,
+    rates,
+    reading,
+    reminders,
+    reports,
+    start,
+    units,
 )
 
 # The /new conversation comes first: while it runs, its steps take the admin's text.

@@ -11,10 +11,10 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from handlers.render import esc
 from locales import N_, Translator
-from models.privacy import Privacy
-from models.routing import UnitProfile, suggest_units
 from models.handling import person_name
 from models.letters import LetterError, unit_name
+from models.privacy import Privacy
+from models.routing import UnitProfile, suggest_units
 from models.tables import Letter, LetterStatus
 
 # Characters on a card, so the longest card stays well under Telegram's 4096; /letter shows all.

@@ -15,8 +15,8 @@ from handlers.render import command_args, esc, set_buttons, unit_or_ask
 from locales import N_, Translator
 from models.handling import decide_extension
 from models.letters import LetterError, assign, get_letter, unit_name
-from models.queries import remember
 from models.permissions import Action, can
+from models.queries import remember
 
 PAGE = 8
 INVALID_REASONS = {

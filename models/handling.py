@@ -11,7 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import N_
-from models.letters import OPEN_STATUSES, LetterError, Origin, Rules, lapse_requests, letter_for_update, record_event, unit_name
+from models.letters import (
+    OPEN_STATUSES,
+    LetterError,
+    Origin,
+    Rules,
+    lapse_requests,
+    letter_for_update,
+    record_event,
+    unit_name,
+)
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, can
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role

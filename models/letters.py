@@ -18,8 +18,8 @@ from models.letter_input import LetterRecord
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, Actor, can
 from models.privacy import Privacy
-from models.units import topics_of
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterEvent, LetterStatus, Unit
+from models.units import topics_of
 
 OPEN_STATUSES = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED)
 

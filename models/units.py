@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import Member, Role, Unit, UnitKind
 from models.routing import UnitProfile
+from models.tables import Member, Role, Unit, UnitKind
 from models.unit_resolver import UnitRef, UnitResolver
 
 

@@ -21,14 +21,14 @@ from bot.runtime import Services
 from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
+from models.handling import person_name
 from models.letters import unit_name
 from models.outbox import Kind, admin_chat_ids, enqueue, from_json, unit_chat_ids
+from models.people import member_by_telegram_id
 from models.queries import group_title, remember
+from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState, UnitChat, UnreachableChat
 from scheduler.digests import SWEEP_RENDERERS
 from scheduler.messages import Edit, Send
-from models.people import member_by_telegram_id
-from models.handling import person_name
-from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState, UnitChat, UnreachableChat
 
 log = logging.getLogger(__name__)
 BATCH = 20

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.conftest import expect, greet, join, post_letter
 from tests.test_sweep import at, settle
 

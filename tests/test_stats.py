@@ -7,11 +7,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from bot.settings import DEFAULT_UNITS_FILE
 from models.db import Database
 from models.stats import Period, percent, quarter_of, report
-from tests.notice_data import seed_notice
 from models.units import read_units_file, sync_units
+from tests.notice_data import seed_notice
 
 TZ = ZoneInfo("Asia/Shanghai")
 
