@@ -86,6 +86,8 @@ class Fault:
     retry_after: int | None = None
     drop_connection: bool = False
     delay: float = 0.0
+    migrate_to: int | None = None
+    chat_id: int | None = None  # only calls for this chat
 
 
 @dataclass
@@ -218,9 +220,9 @@ class TelegramStandIn:
     def group(self, title: str) -> dict:
         return {"id": -next(self._group_ids), "type": "supergroup", "title": title}
 
-    def fail_next(self, method: str, status: int = 500, description: str = "Internal Server Error", *, times: int = 1, retry_after: int | None = None, drop_connection: bool = False, delay: float = 0.0) -> None:
+    def fail_next(self, method: str, status: int = 500, description: str = "Internal Server Error", *, times: int = 1, retry_after: int | None = None, drop_connection: bool = False, delay: float = 0.0, migrate_to: int | None = None, chat_id: int | None = None) -> None:
         for _ in range(times):
-            self.faults.append(Fault(method, status, description, retry_after, drop_connection, delay))
+            self.faults.append(Fault(method, status, description, retry_after, drop_connection, delay, migrate_to, chat_id))
 
     def new_incoming(self, person: Person, chat: dict, *, text: str | None = None, reply_to: SentMessage | None = None, document: dict | None = None, caption: str | None = None, forward_from: str | None = None) -> dict:
         chat_id = chat["id"]
@@ -307,7 +309,10 @@ class TelegramStandIn:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
-        fault = next((f for f in self.faults if f.method.lower() == method.lower()), None)
+        fault = next((
+            f for f in self.faults
+            if f.method.lower() == method.lower() and (f.chat_id is None or str(f.chat_id) == str(params.get("chat_id")))
+        ), None)
         if fault is not None:
             self.faults.remove(fault)
             if fault.delay:
@@ -318,6 +323,8 @@ class TelegramStandIn:
             body: dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
             if fault.retry_after is not None:
                 body["parameters"] = {"retry_after": fault.retry_after}
+            if fault.migrate_to is not None:
+                body["parameters"] = {"migrate_to_chat_id": fault.migrate_to}
             return web.json_response(body, status=fault.status)
         handler = getattr(self, f"_m_{method.lower()}", None)
         if handler is None:

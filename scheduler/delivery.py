@@ -142,7 +142,7 @@ class Delivery:
             await self._finish(row, OutboxState.FAILED, sent, error=str(exc))
             return
         except ChatMigrated as exc:
-            if row.chat_id == 0:  # an edit of an old card: the old messages stay where they were
+            if row.chat_id >= 0:  # an edit of an old card (the old messages stay where they were), or not a group
                 await self._finish(row, OutboxState.FAILED, sent, error=str(exc))
             else:  # the group became a supergroup: follow it, and send again to its new id
                 await self._follow_migration(row, exc.new_chat_id)

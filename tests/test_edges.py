@@ -83,3 +83,52 @@ async def test_documents_in_groups_are_not_imports(bot):
     bot.admin.send_document(b"external_id,title\n", "stats.csv", "text/csv", chat=group)
     liaison.send("/help", chat=group)
     assert "/mine" in (await liaison.receive(chat=group)).text  # nothing answered the documents
+
+
+async def test_a_group_upgraded_to_a_supergroup_is_followed(bot, http):
+    from sqlalchemy import select
+
+    from models.tables import UnitChat
+
+    liaison = bot.person(5601, "八仙己")
+    await join(bot, liaison, "八仙镇")
+    group = bot.api.group("八仙镇群")
+    liaison.send("/bind", chat=group)
+    await liaison.receive(chat=group)
+    new_group = {"id": -1009999, "type": "supergroup", "title": "八仙镇群"}
+    liaison.send("hi", chat=new_group)  # the supergroup exists on Telegram's side
+    bot.api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
+                      migrate_to=new_group["id"], chat_id=group["id"])
+    letter = await post_letter(http, unit="八仙镇")
+    card_private = await expect(liaison, f"#{letter['id']}")
+    assert card_private.button("签收")
+    card_group = await expect(liaison, f"#{letter['id']}", chat=new_group)
+    assert card_group.button("签收")
+    async with bot.services.db.reading() as session:
+        assert (await session.scalars(select(UnitChat.chat_id))).all() == [new_group["id"]]
+
+
+async def test_joining_works_when_the_inviter_blocked_the_bot(bot):
+    bot.admin.send("/invite 八仙镇")
+    code = (await bot.admin.receive()).text.split("?start=")[1].split()[0]
+    bot.api.started.discard(bot.admin.id)  # the admin blocked the bot meanwhile
+    liaison = bot.person(5701, "八仙庚")
+    liaison.send(f"/start {code}")
+    assert "欢迎" in (await liaison.receive()).text
+    liaison.send("/help")
+    assert "/mine" in (await liaison.receive()).text  # no "something went wrong" in between
+
+
+async def test_a_liaison_of_a_removed_unit_holds_no_unit_rights(bot):
+    from sqlalchemy import update
+
+    from models.tables import Unit
+
+    liaison = bot.person(5801, "八仙辛")
+    await join(bot, liaison, "八仙镇")
+    async with bot.services.db.transaction() as session:
+        await session.execute(update(Unit).where(Unit.name == "八仙镇").values(active=False))
+    liaison.send("/rate")
+    assert "无权查看" in (await liaison.receive()).text
+    liaison.send("/mine")
+    assert "/mine" in (await liaison.receive()).text
