@@ -8,11 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.settings import DEFAULT_UNITS_FILE
 from models.db import Database
 from models.stats import Period, percent, quarter_of, report
-from models.units import read_units_file, sync_units
-from tests.notice_data import seed_notice
+from tests.notice_data import notice_database
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -32,13 +30,9 @@ def test_quarters():
 
 
 async def test_the_2019_q1_notice(database_url):
+    await notice_database(database_url)
     db = Database(database_url)
     try:
-        await db.migrate()
-        async with db.transaction() as session:
-            await sync_units(session, read_units_file(DEFAULT_UNITS_FILE))
-        async with db.transaction() as session:
-            await seed_notice(session)
         async with db.reading() as session:
             result = await report(session, Period(dt.date(2019, 1, 1), dt.date(2019, 3, 31)), TZ, dt.date(2019, 4, 10))
     finally:
