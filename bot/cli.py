@@ -102,7 +102,14 @@ def _unit(services, t: Translator, text: str):
     return resolution.unit
 
 
+def _today(settings: Settings):
+    import datetime as dt
+
+    return dt.datetime.now(settings.tz).date()
+
+
 def _period(t: Translator, text: str, today):
+    """The period typed, checked before the database is opened (and migrated) for nothing."""
     from models.periods import EXAMPLES, PeriodError, parse_period
 
     try:
@@ -189,12 +196,12 @@ async def _rate(settings: Settings, t: Translator, target: str, period_text: str
     from handlers.rates import GROUP_WORDS, rate_lines
     from models.stats import report
 
+    today = _today(settings)
+    period = _period(t, period_text, today)
+    if period is None:
+        return 2
     services = await _open_database(settings)
     try:
-        today = services.local_now().date()
-        period = _period(t, period_text, today)
-        if period is None:
-            return 2
         unit_id, kind = None, GROUP_WORDS.get(target.lower()) if target else None
         if target and kind is None:
             unit = _unit(services, t, target)
@@ -202,7 +209,7 @@ async def _rate(settings: Settings, t: Translator, target: str, period_text: str
                 return 2
             unit_id = unit.id
         async with services.db.reading() as session:
-            result = await report(session, period, settings.tz, today)
+            result = await report(session, period, settings.tz, today, services.unit_rows())
     finally:
         await services.db.dispose()
     for line in rate_lines(result, t, today, unit_id=unit_id, kind=kind):
@@ -214,12 +221,12 @@ async def _report(settings: Settings, t: Translator, period_text: str, out: Path
     from bot.report_files import chart_bytes, notice_paragraph, workbook_bytes
     from models.notice import notice
 
+    today = _today(settings)
+    period = _period(t, period_text, today)
+    if period is None:
+        return 2
     services = await _open_database(settings)
     try:
-        today = services.local_now().date()
-        period = _period(t, period_text, today)
-        if period is None:
-            return 2
         async with services.db.reading() as session:
             facts = await notice(session, period, settings.tz, today)
     finally:
