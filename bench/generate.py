@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from models import tallies
 from models.db import Database
 from models.tables import Letter, Unit
 from models.units import read_topics, read_units_file, sync_units
@@ -64,7 +65,9 @@ async def fill(db: Database, units_file, letters: int, *, today: dt.date, seed: 
             })
             if len(rows) >= BATCH:
                 await session.execute(insert(Letter.__table__), rows)
+                await tallies.add_rows(session, rows)
                 rows = []
         if rows:
             await session.execute(insert(Letter.__table__), rows)
+            await tallies.add_rows(session, rows)
     await db.tune()

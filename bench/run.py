@@ -61,13 +61,21 @@ def settings_for(api: TelegramStandIn, url: str) -> Settings:
     )
 
 
-async def round_trips(person, messages: list[str]) -> list[float]:
+PACE = 0.05  # seconds between questions: latency, not throughput (the bot's rate limiter allows 30 messages a second)
+
+
+async def round_trips(person, messages: list[str], answer_has: str = "") -> list[float]:
+    """From the update entering getUpdates to the first message of the answer arriving."""
     samples = []
     for message in messages:
+        await asyncio.sleep(PACE)
+        person.api.pending(person.id)  # the rest of a longer answer is not the next one's
         start = time.perf_counter()
         person.send(message)
-        await person.receive(timeout=60)
+        answer = await person.receive(timeout=60)
         samples.append(time.perf_counter() - start)
+        if answer_has not in answer.text:
+            raise AssertionError(f"{message!r} was answered with {answer.text[:80]!r}")
     return samples
 
 
@@ -98,6 +106,9 @@ async def echo_round_trips(repeat: int) -> list[float]:
         await api.stop()
 
 
+ANSWER_HAS = {"/rate 八仙镇": "八仙镇 · ", "/rate": "\n1. "}  # the unit's figures; the ranking
+
+
 async def bot_round_trips(url: str, commands: list[str], repeat: int) -> dict[str, list[float]]:
     from bot.app import build_application, running
 
@@ -110,7 +121,7 @@ async def bot_round_trips(url: str, commands: list[str], repeat: int) -> dict[st
         await round_trips(person, ["/help"])
         for command in commands:
             await round_trips(person, [command])  # warm the caches once
-            samples[command] = await round_trips(person, [command] * repeat)
+            samples[command] = await round_trips(person, [command] * repeat, answer_has=ANSWER_HAS[command])
         await api.release_pollers()
     await api.stop()
     return samples

@@ -36,7 +36,7 @@ def build_application(
     settings: Settings, *, clock: Callable = system_clock, db: Database | None = None, rate_limited: bool = True
 ) -> Application:
     """`rate_limited=False` only for benchmarks that measure the bot's own capacity."""
-    services = Services(settings=settings, db=db or Database(settings.database_url), clock=clock)
+    services = Services(settings=settings, db=db or Database(settings.database_url, settings.tz), clock=clock)
     builder = (
         ApplicationBuilder()
         .token(settings.bot_token.get_secret_value())

@@ -123,7 +123,7 @@ async def _open_database(settings: Settings):
     from bot.app import prepare_database
     from bot.runtime import Services
 
-    services = Services(settings=settings, db=Database(settings.database_url))
+    services = Services(settings=settings, db=Database(settings.database_url, settings.tz))
     await prepare_database(services)
     return services
 

@@ -10,7 +10,7 @@ from telegram.ext import ApplicationHandlerStop, CallbackContext, ExtBot, TypeHa
 
 from bot.runtime import SERVICES_KEY, Services
 from locales import Translator, language_for
-from models.people import TelegramPerson, actor_for, is_stale, load_actor, member_by_telegram_id
+from models.people import TelegramPerson, current_actor, load_actor
 from models.permissions import Actor
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,8 @@ async def load_member_and_locale(update: Update, context: BotContext) -> None:
     services = context.services
     admin_ids = services.settings.admin_ids
     async with services.db.reading() as session:
-        member = await member_by_telegram_id(session, person.telegram_id)
-        stale = is_stale(member, person, admin_ids)
-        if not stale:
-            actor = await actor_for(session, member, person.telegram_id, admin_ids)
-    if stale:
+        actor = await current_actor(session, person, admin_ids)
+    if actor is None:
         async with services.db.transaction() as session:
             actor = await load_actor(session, person, admin_ids)
     context.actor = actor

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # TIMEZONE's default
 
 
 def create_engine(url: str, **kwargs) -> AsyncEngine:
@@ -58,10 +60,15 @@ READONLY = "mailbox_readonly"
 class Database:
     """One engine and its session factory; `transaction()` is the one unit of work per update."""
 
-    def __init__(self, url: str, **engine_kwargs):
+    def __init__(self, url: str, zone: ZoneInfo = DEFAULT_ZONE, **engine_kwargs):
+        from models.tallies import ZONE_INFO_KEY, TallyingSession
+
         self.url = url
+        self.zone = zone  # TIMEZONE: the days the rate tallies are kept in
         self.engine = create_engine(url, **engine_kwargs)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=TallyingSession, info={ZONE_INFO_KEY: zone},
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -78,8 +85,13 @@ class Database:
             yield session
 
     async def migrate(self) -> None:
+        """Bring the schema to the newest revision, and the rate tallies to this zone."""
+        from models.tallies import rebuild_if_zone_changed
+
         async with self.engine.begin() as connection:
             await connection.run_sync(_upgrade)
+        async with self.transaction() as session:
+            await rebuild_if_zone_changed(session)
 
     async def tune(self) -> None:
         """Refresh SQLite's table statistics (sampled, so it takes milliseconds even at a million

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models import tallies
 from models.db import insert_new, reserve_ids
 from models.letter_file import LetterFileError, RowProblem, read_letter_file
 from models.letter_input import LetterRecord
@@ -87,6 +88,7 @@ async def _store(session: AsyncSession, rules: Rules, records: list[LetterRecord
     # Letters already stored (same external id) are skipped by the unique index itself: a lookup
     # first would scan a table whose statistics do not know about this import's own rows.
     inserted = await insert_new(session, Letter.__table__, rows, "external_id")
+    await tallies.add_rows(session, (row for row in rows if row["id"] in inserted))
     fresh = [(letter_id, record) for letter_id, record in zip(ids, records, strict=True) if letter_id in inserted]
     report.skipped += len(records) - len(fresh)
     report.imported += len(fresh)

@@ -48,18 +48,36 @@ async def load_actor(session: AsyncSession, person: TelegramPerson, admin_ids: f
 async def actor_for(
     session: AsyncSession, member: Member | None, telegram_id: int, admin_ids: frozenset[int]
 ) -> Actor:
+    unit_name = None
+    if member is not None and member.unit_id is not None:
+        unit_name = await session.scalar(select(Unit.name).where(Unit.id == member.unit_id, Unit.active))
+    return build_actor(member, telegram_id, admin_ids, unit_name)
+
+
+async def current_actor(session: AsyncSession, person: TelegramPerson, admin_ids: frozenset[int]) -> Actor | None:
+    """The read-only path for every update, in one query (member and unit); None when the member's
+    row is out of date and `load_actor` has to write."""
+    row = (await session.execute(
+        select(Member, Unit.name)
+        .outerjoin(Unit, (Unit.id == Member.unit_id) & Unit.active)
+        .where(Member.telegram_id == person.telegram_id)
+    )).first()
+    member, unit_name = row if row is not None else (None, None)
+    if is_stale(member, person, admin_ids):
+        return None
+    return build_actor(member, person.telegram_id, admin_ids, unit_name)
+
+
+def build_actor(member: Member | None, telegram_id: int, admin_ids: frozenset[int], active_unit_name: str | None) -> Actor:
+    """`active_unit_name`: the name of the member's unit if it is still in the units file. A unit
+    dropped from the file takes its liaisons' unit rights with it."""
     role = effective_role(telegram_id, member.role if member else None, admin_ids)
-    unit_id, unit_name = None, None
-    if member is not None and member.unit_id is not None and role is Role.LIAISON:
-        # A unit dropped from the units file takes its liaisons' unit rights with it.
-        unit = await session.scalar(select(Unit).where(Unit.id == member.unit_id, Unit.active))
-        if unit is not None:
-            unit_id, unit_name = unit.id, unit.name
+    has_unit = role is Role.LIAISON and member is not None and member.unit_id is not None and active_unit_name is not None
     return Actor(
         telegram_id=telegram_id,
         role=role,
-        unit_id=unit_id,
-        unit_name=unit_name,
+        unit_id=member.unit_id if has_unit else None,
+        unit_name=active_unit_name if has_unit else None,
         full_name=member.full_name if member else "",
         language=member.language if member else None,
         bootstrap_admin=telegram_id in admin_ids,

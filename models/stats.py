@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, func, select
+from sqlalchemy import Integer, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.tables import Letter, LetterStatus, Unit, UnitKind
+from models.tables import Letter, LetterStatus, LetterTally, Unit, UnitKind
+from models.tallies import ZONE_INFO_KEY
 
 COUNTED = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED, LetterStatus.DONE)
 OPEN = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED)
@@ -104,37 +105,70 @@ class Report:
         return sorted(with_letters, key=lambda u: (u.figures.rate, -u.figures.overdue, u.position))
 
 
-async def report(
-    session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date,
-    units: list[tuple[int, str, str, int]] | None = None,
-) -> Report:
-    """Per unit figures for letters received in the period. `units` (id, name, kind, position), when
-    the caller holds them already, saves a query."""
+def _total(condition) -> object:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0).cast(Integer)
+
+
+def _summed(column) -> object:
+    return func.coalesce(func.sum(column), 0).cast(Integer)
+
+
+# Built once: this is the query behind every /rate, and building it costs more than running it.
+TALLIED = (
+    select(
+        LetterTally.unit_id, _summed(LetterTally.assigned), _summed(LetterTally.done), _summed(LetterTally.on_time),
+        _summed(LetterTally.open), _summed(case((LetterTally.due_date < bindparam("today"), LetterTally.open), else_=0)),
+        _summed(LetterTally.workdays_sum), _summed(LetterTally.workdays_count),
+    )
+    .where(LetterTally.day >= bindparam("first_day"), LetterTally.day <= bindparam("last_day"))
+    .group_by(LetterTally.unit_id)
+    .having(func.sum(LetterTally.assigned) > 0)
+)
+
+
+async def _from_tallies(session: AsyncSession, period: Period, today: dt.date) -> dict[int, tuple[int, ...]]:
+    """Per unit figures from the running tallies (models.tallies): a sum over units × days."""
+    rows = await session.execute(TALLIED, {"today": today, "first_day": period.start, "last_day": period.end})
+    return {row[0]: row[1:] for row in rows.all()}
+
+
+async def _from_letters(session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date) -> dict[int, tuple[int, ...]]:
+    """The same figures straight from the letters: the definition the tallies must match."""
     begin, finish = period.bounds(tz)
     counted = Letter.status.in_(COUNTED)
     is_done = Letter.status == LetterStatus.DONE
     is_open = Letter.status.in_(OPEN)
-
-    def total(condition) -> object:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0).cast(Integer)
 
     # One table, grouped by unit id: joining units here lets SQLite's planner walk the letters unit
     # by unit through another index instead of reading one quarter's range.
     query = (
         select(
             Letter.unit_id,
-            total(counted), total(is_done), total(is_done & Letter.closed_on_time.is_(True)),
-            total(is_open), total(is_open & (Letter.due_date < today)),
+            _total(counted), _total(is_done), _total(is_done & Letter.closed_on_time.is_(True)),
+            _total(is_open), _total(is_open & (Letter.due_date < today)),
             func.coalesce(func.sum(case((is_done, Letter.handling_workdays), else_=None)), 0).cast(Integer),
-            total(is_done & Letter.handling_workdays.is_not(None)),
+            _total(is_done & Letter.handling_workdays.is_not(None)),
         )
         # Only the time range in WHERE: the CASEs above pick the statuses. A status condition here
         # tempts SQLite's planner onto the status index, which reads every letter of all time.
         .where(Letter.received_at >= begin, Letter.received_at < finish, Letter.unit_id.is_not(None))
         .group_by(Letter.unit_id)
-        .having(total(counted) > 0)
+        .having(_total(counted) > 0)
     )
-    found = {row[0]: row[1:] for row in (await session.execute(query)).all()}
+    return {row[0]: row[1:] for row in (await session.execute(query)).all()}
+
+
+async def report(
+    session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date,
+    units: list[tuple[int, str, str, int]] | None = None,
+) -> Report:
+    """Per unit figures for letters received in the period. `units` (id, name, kind, position), when
+    the caller holds them already, saves a query."""
+    tally_zone = session.info.get(ZONE_INFO_KEY)
+    if tally_zone is not None and tally_zone.key == tz.key:
+        found = await _from_tallies(session, period, today)
+    else:  # a zone the tallies are not kept in
+        found = await _from_letters(session, period, tz, today)
     if units is None:
         units = [tuple(u) for u in (await session.execute(
             select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.active).order_by(Unit.position)

@@ -153,22 +153,22 @@ class Letter(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     sender_name: Mapped[str | None] = mapped_column(String(100))
     sender_phone: Mapped[str | None] = mapped_column(String(50))
-    received_at: Mapped[dt.datetime] = mapped_column(index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(index=True, active_history=True)
     type: Mapped[str | None] = mapped_column(String(16))
     tags: Mapped[list[str]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default=LetterStatus.NEW)
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    status: Mapped[str] = mapped_column(String(16), default=LetterStatus.NEW, active_history=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), active_history=True)
     assigned_at: Mapped[dt.datetime | None]
     accepted_at: Mapped[dt.datetime | None]
     done_at: Mapped[dt.datetime | None]
     accept_due: Mapped[dt.date | None] = mapped_column(Date)
-    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    due_date: Mapped[dt.date | None] = mapped_column(Date, active_history=True)
     due_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     extensions: Mapped[int] = mapped_column(Integer, default=0)
     reply: Mapped[str | None] = mapped_column(Text)
     # Working days from assignment to closing, fixed when it closes, so averages are one AVG().
-    handling_workdays: Mapped[int | None] = mapped_column(Integer)
-    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)  # by the (extended) deadline
+    handling_workdays: Mapped[int | None] = mapped_column(Integer, active_history=True)
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean, active_history=True)  # by the (extended) deadline
     accepted_by: Mapped[int | None] = mapped_column(BigInteger)
     closed_by: Mapped[int | None] = mapped_column(BigInteger)
     invalid_reason: Mapped[str | None] = mapped_column(Text)
@@ -177,6 +177,35 @@ class Letter(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit | None] = relationship(lazy="raise")
+
+
+class LetterTally(Base):
+    """The rates, summed per unit and day of receipt (in the tally zone, see Bookkeeping), kept
+    current by models.tallies in the same transaction as every letter change. A quarter's figures
+    read a few thousand of these instead of every letter. Open letters are also split by deadline,
+    so "overdue" (which depends on today) can still be counted; closed ones share one row."""
+
+    __tablename__ = "letter_tallies"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True, autoincrement=False)
+    due_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    assigned: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    on_time: Mapped[int] = mapped_column(Integer, default=0)
+    open: Mapped[int] = mapped_column(Integer, default=0)
+    workdays_sum: Mapped[int] = mapped_column(Integer, default=0)
+    workdays_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Bookkeeping(Base):
+    """Small facts about derived data, such as which time zone the tallies' days are in."""
+
+    __tablename__ = "bookkeeping"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
 
 
 class ExtensionState(enum.StrEnum):

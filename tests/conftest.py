@@ -20,6 +20,7 @@ from bot.app import build_application, running, services_of
 from bot.runtime import Services
 from bot.settings import Settings
 from bot.telegram_stand_in import Person, TelegramStandIn
+from models import tallies
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_ID = 900001
@@ -130,6 +131,9 @@ async def bot(stand_in, database_url) -> AsyncIterator[Harness]:
     async with running(app):
         yield harness
         await stand_in.release_pollers()
+        async with harness.services.db.reading() as session:  # every write path kept the rate tallies
+            off = await tallies.drift(session)
+    assert not off, f"rate tallies differ from the letters (stored, expected): {off!r}"
     unexpected = harness.errors[harness.expected_errors:]
     assert not unexpected, f"handlers raised: {unexpected!r}"
 
