@@ -45,6 +45,8 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     rate.add_argument("--period", default="", help=t("e.g. 2019Q1, 2019-03, 本季度 (default: the current quarter)"))
     holidays = verbs.add_parser("holidays", help=t("load working days and days off for a year the official calendar lacks"))
     holidays.add_argument("file", type=Path, help=t("lines of date,working|off,note"))
+    backup = verbs.add_parser("backup", help=t("write a consistent copy of the database while the bot runs"))
+    backup.add_argument("file", type=Path, help=t("where to write the copy"))
     return root
 
 
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_report(settings, t, args.period, args.out))
         if verb == "holidays":
             return asyncio.run(_holidays(settings, t, args.file))
+        if verb == "backup":
+            return _backup(settings, t, args.file)
     except UnitsFileError as exc:
         print(t("The units file is not usable: {error}", error=exc), file=sys.stderr)
         return 2
@@ -88,6 +92,21 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def _backup(settings: Settings, t: Translator, path: Path) -> int:
+    from bot.backup import BackupError, backup
+
+    try:
+        made = backup(settings.database_url, path)
+    except BackupError as exc:
+        print(t("No backup was written: {error}", error=exc), file=sys.stderr)
+        return 3
+    if made.letters is None:
+        print(t("Backup written to {path} ({size} bytes).", path=made.path, size=made.size))
+    else:
+        print(t("Backup written to {path} ({size} bytes, {letters} letters).", path=made.path, size=made.size, letters=made.letters))
     return 0
 
 
