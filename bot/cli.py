@@ -12,19 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot.logs import configure_logging, hide_secrets
 from bot.settings import Settings, SettingsError, load_settings
 from locales import Translator
 from models.db import Database
 from models.units import UnitsFileError
 
 log = logging.getLogger("bot")
-
-
-def configure_logging() -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def parser(t: Translator) -> argparse.ArgumentParser:
@@ -59,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, why in exc.problems:
             print(t("Setting {name} is not usable: {why}", name=name, why=why), file=sys.stderr)
         return 2
+    hide_secrets(settings.bot_token.get_secret_value(), settings.intake_token.get_secret_value() if settings.intake_token else None)
     t = Translator(settings.language)
     args = parser(t).parse_args(argv)
     verb = args.verb or "run"

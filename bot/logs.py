@@ -1,0 +1,46 @@
+"""Logging for operators: readable lines, and never a secret in them.
+
+Bot API URLs carry the token (httpx logs every request URL at INFO, and a network error's text may
+repeat it), so httpx is kept to warnings, and every line and traceback that reaches a handler is
+also scrubbed of the token and the intake token, whatever logged it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET = ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic")
+HIDDEN = "<secret>"
+
+
+def configure_logging() -> None:
+    logging.basicConfig(format=FORMAT, level=logging.INFO)
+    for noisy in QUIET:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as the handler's own formatter did, then blanks out the secrets (the message, its
+    arguments and the traceback are all in the formatted text)."""
+
+    def __init__(self, inner: logging.Formatter | None, secrets: list[str]):
+        super().__init__()
+        self.inner = inner or logging.Formatter(FORMAT)
+        self.secrets = [s for s in secrets if s and len(s) >= 8]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, HIDDEN)
+        return text
+
+
+def hide_secrets(*secrets: str | None, logger: logging.Logger | None = None) -> None:
+    """Wraps the formatter of every handler on `logger` (the root by default)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        current = handler.formatter
+        if isinstance(current, RedactingFormatter):
+            current.secrets = sorted({*current.secrets, *(s for s in secrets if s and len(s) >= 8)}, key=len, reverse=True)
+        else:
+            handler.setFormatter(RedactingFormatter(current, sorted((s for s in secrets if s), key=len, reverse=True)))
