@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -111,7 +110,7 @@ async def running(application: Application) -> AsyncIterator[Application]:
                 url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
                 webhook_url=settings.webhook_url,
                 # Telegram echoes this header on every call, so forged posts to the path are refused.
-                secret_token=hashlib.sha256(settings.bot_token.get_secret_value().encode()).hexdigest()[:64],
+                secret_token=settings.webhook_secret_token,
                 allowed_updates=Update.ALL_TYPES,
             )
         else:

@@ -7,6 +7,7 @@ A missing or malformed setting must stop the bot with one line naming it, so loa
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -95,6 +96,22 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # Telegram sends it back in X-Telegram-Bot-Api-Secret-Token; posts without it are refused.
+    # Every instance behind one load balancer needs the same; unset, it is derived from the token.
+    webhook_secret: SecretStr | None = None
+
+    @property
+    def webhook_secret_token(self) -> str:
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value()
+        return hashlib.sha256(self.bot_token.get_secret_value().encode()).hexdigest()[:64]
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
 
     @field_validator("bot_token")
     @classmethod

@@ -186,6 +186,13 @@ class TelegramStandIn:
         self._runner: web.AppRunner | None = None
         self._group_ids = itertools.count(1001)
         self._releasing = False
+        # Webhook mode: set by setWebhook. `balance_to` stands for a load balancer in front of
+        # several instances: updates go round-robin to these URLs instead of the public one.
+        self.webhook: dict | None = None
+        self.balance_to: list[str] = []
+        self.webhook_posts: list[tuple[str, int, int]] = []  # (target, update_id, HTTP status)
+        self._targets = itertools.count()
+        self._webhook_tasks: set[asyncio.Task] = set()
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -209,6 +216,8 @@ class TelegramStandIn:
             self._new_update.notify_all()
 
     async def stop(self) -> None:
+        for task in list(self._webhook_tasks):
+            task.cancel()
         if self._runner:
             await self._runner.cleanup()
 
@@ -293,6 +302,11 @@ class TelegramStandIn:
 
     def _push(self, update: dict) -> None:
         update["update_id"] = next(self._update_ids)
+        if self.webhook is not None:
+            task = asyncio.get_running_loop().create_task(self._post_update(update))
+            self._webhook_tasks.add(task)
+            task.add_done_callback(self._webhook_tasks.discard)
+            return
         self._updates.append(update)
 
         async def notify() -> None:
@@ -300,6 +314,31 @@ class TelegramStandIn:
                 self._new_update.notify_all()
 
         asyncio.get_running_loop().create_task(notify())
+
+    async def _post_update(self, update: dict) -> None:
+        """As Telegram does: POST the update with the secret header; retry until a 2xx."""
+        import aiohttp
+
+        targets = self.balance_to or [self.webhook["url"]]
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.webhook["secret_token"]} if self.webhook.get("secret_token") else {}
+        for attempt in range(20):
+            target = targets[next(self._targets) % len(targets)]
+            try:
+                async with aiohttp.ClientSession() as client, client.post(target, json=update, headers=headers) as response:
+                    self.webhook_posts.append((target, update["update_id"], response.status))
+                    if 200 <= response.status < 300:
+                        return
+            except aiohttp.ClientError:
+                self.webhook_posts.append((target, update["update_id"], 0))
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def post_to_webhook(self, target: str, update: dict, secret: str | None) -> int:
+        """A post that did not come from Telegram (a forger knows the URL, not the secret)."""
+        import aiohttp
+
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+        async with aiohttp.ClientSession() as client, client.post(target, json=update, headers=headers) as response:
+            return response.status
 
     # ---- the bot side: HTTP -----------------------------------------------------------------
 
@@ -368,12 +407,18 @@ class TelegramStandIn:
         return self.bot_user
 
     async def _m_deletewebhook(self, params: dict) -> bool:
+        self.webhook = None
         return True
 
     async def _m_setwebhook(self, params: dict) -> bool:
+        if not str(params.get("url", "")).startswith(("https://", "http://")):
+            raise BadRequest("Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
         return True
 
     async def _m_getupdates(self, params: dict) -> list[dict]:
+        if self.webhook is not None:
+            raise BadRequest("Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", 409)
         offset = int(params.get("offset", 0) or 0)
         limit = int(params.get("limit", 100) or 100)
         timeout = float(params.get("timeout", 0) or 0)

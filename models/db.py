@@ -9,6 +9,8 @@ not; taking the write lock up front makes it wait its turn instead.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,6 +59,18 @@ def _sqlite_begin(connection) -> None:
 READONLY = "mailbox_readonly"
 
 
+MIGRATION_LOCK_KEY = 0x6D61696C  # "mail": the advisory lock instances migrate under
+_process_locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _process_lock() -> asyncio.Lock:
+    """One lock per event loop (an asyncio.Lock belongs to the loop it first waited on)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _process_locks:
+        _process_locks[loop] = asyncio.Lock()
+    return _process_locks[loop]
+
+
 class Database:
     """One engine and its session factory; `transaction()` is the one unit of work per update."""
 
@@ -85,13 +99,25 @@ class Database:
             yield session
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision, and the rate tallies to this zone."""
+        """Bring the schema to the newest revision, and the rate tallies to this zone. Instances
+        starting together take turns: on PostgreSQL under an advisory lock (other processes), and
+        always under a lock of this process (Alembic's context is global to the process)."""
         from models.tallies import rebuild_if_zone_changed
 
-        async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade)
-        async with self.transaction() as session:
-            await rebuild_if_zone_changed(session)
+        postgres = self.engine.dialect.name == "postgresql"
+        async with _process_lock(), self.engine.connect() as guard:
+            if postgres:
+                await guard.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                await guard.commit()
+            try:
+                async with self.engine.begin() as connection:
+                    await connection.run_sync(_upgrade)
+                async with self.transaction() as session:
+                    await rebuild_if_zone_changed(session)
+            finally:
+                if postgres:
+                    await guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    await guard.commit()
 
     async def tune(self) -> None:
         """Refresh SQLite's table statistics (sampled, so it takes milliseconds even at a million
