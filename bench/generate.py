@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
@@ -35,6 +36,8 @@ async def fill(db: Database, units_file, letters: int, *, today: dt.date, seed: 
     rng = random.Random(seed)
     weights = [1 / (rank + 1) ** 0.8 for rank in range(len(unit_ids))]  # a few busy units, a long tail
     statuses, status_weights = zip(*STATUSES, strict=True)
+    # cumulative weights once: choices() would add them up again for every letter
+    status_cumulative, unit_cumulative = list(accumulate(status_weights)), list(accumulate(weights))
     start = dt.datetime.combine(today - dt.timedelta(days=365 * YEARS), dt.time(8), tzinfo=TZ)
     span = (dt.datetime.combine(today, dt.time(8), tzinfo=TZ) - start).total_seconds()
     now = dt.datetime.now(dt.UTC)
@@ -42,11 +45,11 @@ async def fill(db: Database, units_file, letters: int, *, today: dt.date, seed: 
     async with db.transaction() as session:
         for number in range(letters):
             received = start + dt.timedelta(seconds=span * number / letters)
-            status = rng.choices(statuses, status_weights)[0]
-            unit = rng.choices(unit_ids, weights)[0] if status != "new" else None
+            status = rng.choices(statuses, cum_weights=status_cumulative)[0]
+            unit = rng.choices(unit_ids, cum_weights=unit_cumulative)[0] if status != "new" else None
             assigned = received + dt.timedelta(hours=rng.randint(1, 48)) if unit else None
             due = (assigned + dt.timedelta(days=7)).date() if assigned else None
-            extensions = rng.choices((0, 1, 2), (0.9, 0.08, 0.02))[0] if assigned else 0
+            extensions = rng.choices((0, 1, 2), cum_weights=(0.9, 0.98, 1.0))[0] if assigned else 0
             if due and extensions:
                 due += dt.timedelta(days=3 * extensions)
             done = assigned + dt.timedelta(days=rng.randint(1, 12)) if status == "done" else None

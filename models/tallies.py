@@ -87,8 +87,10 @@ def upsert(dialect_name: str, rows: list[dict]):
 async def add_rows(session: AsyncSession, rows: Iterable[Mapping]) -> None:
     """After a bulk insert of letter rows (dicts with at least SOURCE_COLUMNS)."""
     changes = Changes(session.info[ZONE_INFO_KEY])
+    add = changes.add
     for row in rows:
-        changes.add(row)
+        if row["unit_id"] is not None and row["status"] in COUNTED:  # most of a bulk load's work is skipping
+            add(row)
     if written := changes.rows():
         await session.execute(*upsert(session.bind.dialect.name, written))
 
