@@ -1,8 +1,10 @@
 """The delivery loop: sends what the outbox holds, in order, and records the message ids.
 
 Rows are claimed in a short transaction (skipping rows another instance holds, on PostgreSQL),
-sent, then marked. A row left `sending` by a crash is sent again at the next start: a person may
-rarely see a notice twice, but never miss one. Telegram's refusals (blocked bot, bad request) are
+sent, then marked. A claim is a lease (LEASE): a row left `sending` by an instance that died is
+claimed again once its lease runs out, by any instance; on SQLite, where only one bot process runs,
+at once at the next start. A person may rarely see a notice twice (killed between Telegram's answer
+and the commit), but never miss one. Telegram's refusals (blocked bot, bad request) are
 final and logged; outages and timeouts are retried with a growing pause.
 """
 
@@ -12,7 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import Application
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 BATCH = 20
 POLL_SECONDS = 2.0
 MAX_ATTEMPTS = 8
+# How long a claimed row is another instance's: far longer than a send, even one held by the rate
+# limiter in a busy group (20 a minute), so a live instance never loses a row it is sending.
+LEASE = dt.timedelta(minutes=10)
 
 
 QUIET_BEFORE, QUIET_FROM = dt.time(8, 0), dt.time(20, 0)
@@ -65,7 +70,8 @@ class Delivery:
 
     async def _recover(self) -> None:
         async with self.services.db.transaction() as session:
-            await session.execute(update(Outbox).where(Outbox.state == OutboxState.SENDING).values(state=OutboxState.PENDING))
+            if session.bind.dialect.name == "sqlite":  # one bot process per SQLite file: its claims died with it
+                await session.execute(update(Outbox).where(Outbox.state == OutboxState.SENDING).values(state=OutboxState.PENDING))
             self.unreachable = set((await session.scalars(select(UnreachableChat.chat_id))).all())
 
     async def reachable_again(self, chat_id: int) -> None:
@@ -99,7 +105,9 @@ class Delivery:
     async def deliver_pending(self) -> int:
         """Claims and delivers one batch; returns how many rows it handled."""
         now = self.services.now()
-        ready = [Outbox.state == OutboxState.PENDING, or_(Outbox.not_before.is_(None), Outbox.not_before <= now)]
+        waiting = and_(Outbox.state == OutboxState.PENDING, or_(Outbox.not_before.is_(None), Outbox.not_before <= now))
+        abandoned = and_(Outbox.state == OutboxState.SENDING, Outbox.not_before <= now)  # its instance died
+        ready = [or_(waiting, abandoned)]
         if self.quiet(now):
             ready.append(Outbox.automatic.is_(False))
         async with self.services.db.transaction() as session:
@@ -115,6 +123,7 @@ class Delivery:
             for row in rows:
                 row.state = OutboxState.SENDING
                 row.attempts += 1
+                row.not_before = now + LEASE
         for row in rows:
             await self._deliver(row)
         return len(rows)
@@ -164,7 +173,7 @@ class Delivery:
             old = row.chat_id
             await session.execute(update(UnitChat).where(UnitChat.chat_id == old).values(chat_id=new_chat_id))
             await session.execute(update(Outbox).where(Outbox.chat_id == old, Outbox.state.in_(("pending", "sending")))
-                                  .values(chat_id=new_chat_id, state=OutboxState.PENDING))
+                                  .values(chat_id=new_chat_id, state=OutboxState.PENDING, not_before=None))
         log.info("chat %s migrated to %s", row.chat_id, new_chat_id)
         self.wake()
 

@@ -18,6 +18,7 @@ from telegram.ext import TypeHandler
 from bot.app import build_application, running, services_of
 from models.outbox import Kind, enqueue_notice
 from models.tables import Outbox, SweepRun
+from scheduler.delivery import LEASE
 from scheduler.jobs import scheduled_sweep
 from tests.conftest import Clock, greet, make_settings
 
@@ -97,6 +98,22 @@ async def test_two_instances_share_one_database(stand_in, database_url):
         notices = Counter((params["chat_id"], params["text"]) for method, params in stand_in.calls
                           if method == "sendMessage" and "已办结" in params.get("text", ""))
         assert len(notices) == 3 * len(people) and set(notices.values()) == {1}, notices
+
+        # A row another instance is sending (its lease runs) is left alone; once the lease has run
+        # out (that instance died), it is sent.
+        async with services[0].db.transaction() as session:
+            enqueue_notice(session, [people[0].id], "Letter #{id} is closed. Thank you.", id=77)
+            held = (await session.scalars(select(Outbox).where(Outbox.state == "pending"))).one()
+            held.state, held.not_before = "sending", clock.now + LEASE
+        for s in services:
+            s.notify()
+        await asyncio.sleep(0.5)
+        assert not [p for m, p in stand_in.calls if m == "sendMessage" and "#77" in p.get("text", "")]
+        clock.now += LEASE + dt.timedelta(seconds=1)
+        for s in services:
+            s.notify()
+        await wait_for(drained)
+        assert len([p for m, p in stand_in.calls if m == "sendMessage" and "#77" in p.get("text", "")]) == 1
 
         # The next working morning, both schedulers fire: the sweep runs once.
         clock.now = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)
