@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from bot.runtime import Services
 from locales import Translator
-from models.letter_input import build_record
+from models.letter_input import build_record, clean_text
 from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
 from models.periods import EXAMPLES, PeriodError, parse_period
 from models.stats import report
@@ -27,6 +27,18 @@ SERVICES = web.AppKey("services", Services)
 
 def _error(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """Under /api/, a path or a method the API does not have is answered in JSON too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405) or not request.path.startswith("/api/"):
+            raise
+        t = Translator(request.app[SERVICES].settings.language)
+        return _error(exc.status, t("The intake API has no {method} {path}.", method=request.method, path=request.path[:100]))
 
 
 @web.middleware
@@ -65,7 +77,7 @@ async def post_letter(request: web.Request) -> web.Response:
         return _error(413, t("The request body is larger than 1 MiB."))
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to read
         return _error(400, t("The body is not valid JSON."))
     if not isinstance(payload, dict):
         return _error(422, t("The body must be a JSON object."), errors={})
@@ -102,7 +114,7 @@ async def get_letter_by_id(request: web.Request) -> web.Response:
 async def find_letters(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = Translator(services.settings.language)
-    external_id = request.query.get("external_id", "").strip()
+    external_id = clean_text(request.query.get("external_id", ""))  # as stored: no control characters (no NUL for PostgreSQL)
     if not external_id:
         return _error(422, t("Some fields are not valid."), errors={"external_id": t("is required")})
     async with services.db.reading() as session:
@@ -153,7 +165,7 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 def intake_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_bearer_token])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_json_errors, _bearer_token])
     app[SERVICES] = services
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/letters", post_letter)

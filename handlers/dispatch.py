@@ -17,6 +17,7 @@ from models.handling import decide_extension
 from models.letters import LetterError, assign, get_letter, unit_name
 from models.permissions import Action, can
 from models.queries import remember
+from models.tables import LetterStatus
 
 PAGE = 8
 INVALID_REASONS = {
@@ -58,11 +59,34 @@ async def _assign(update: Update, context: BotContext, letter_id: int, unit_id: 
     await answer(update, context.t("Letter #{id} assigned to {unit}.", id=letter.id, unit=esc(unit)))
 
 
+async def _refuse_stale(update: Update, context: BotContext, letter_id: int, allowed: tuple[str, ...], message: str) -> bool:
+    """A button that offers more buttons for a letter that is gone or has moved on (stale, or
+    forged): the refusal, now, instead of buttons that could only be refused later."""
+    async with context.services.db.reading() as session:
+        letter = await get_letter(session, letter_id)
+    if letter is None:
+        error = LetterError(N_("There is no letter #{id}."), id=letter_id)
+    elif letter.status not in allowed:
+        error = LetterError(message, id=letter.id, status=letter.status)
+    else:
+        return False
+    await answer(update, context.explain(error), alert=True)
+    return True
+
+
+ASSIGNABLE = (LetterStatus.NEW, LetterStatus.RETURNED)
+INVALIDABLE = (LetterStatus.NEW, LetterStatus.ASSIGNED, LetterStatus.ACCEPTED, LetterStatus.RETURNED)
+NOT_ASSIGNABLE = N_("Letter #{id} cannot be assigned now: it is {status}.")
+NOT_INVALIDABLE = N_("Letter #{id} cannot be marked invalid: it is {status}.")
+
+
 async def units_page_button(update: Update, context: BotContext) -> None:
     """Any unit, page by page, in place of the card's buttons."""
     if await _refuse_button(update, context):
         return
     letter_id, page = _ids(update.callback_query.data)
+    if await _refuse_stale(update, context, letter_id, ASSIGNABLE, NOT_ASSIGNABLE):
+        return
     t = context.t
     units = context.services.unit_profiles
     pages = max(1, -(-len(units) // PAGE))
@@ -83,6 +107,8 @@ async def invalid_button(update: Update, context: BotContext) -> None:
     if await _refuse_button(update, context):
         return
     (letter_id,) = _ids(update.callback_query.data)
+    if await _refuse_stale(update, context, letter_id, INVALIDABLE, NOT_INVALIDABLE):
+        return
     await update.callback_query.answer()
     await set_buttons(update.callback_query, _reason_buttons(letter_id, context.t, with_back=True))
 
@@ -103,6 +129,8 @@ async def invalid_reason_button(update: Update, context: BotContext) -> None:
     _, _, raw_id, code = query.data.split(":")
     letter_id = int(raw_id)
     if code == "other":
+        if await _refuse_stale(update, context, letter_id, INVALIDABLE, NOT_INVALIDABLE):
+            return
         await query.answer()
         await query.message.reply_text(context.t("Send /invalid {id} followed by the reason.", id=letter_id))
         return
@@ -178,7 +206,15 @@ async def assign_command(update: Update, context: BotContext) -> None:
         await _assign(update, context, letter_id, unit.id)
 
 
+def _pressed_on_its_message(query) -> bool:
+    """Is the pressed button one of the message's own (not data forged onto another message)?"""
+    markup = query.message.reply_markup if query.message else None
+    return markup is not None and any(button.callback_data == query.data for row in markup.inline_keyboard for button in row)
+
+
 async def extension_button(update: Update, context: BotContext) -> None:
+    if await _refuse_button(update, context):  # before the refusal below takes the pressed message's buttons
+        return
     _, verdict, raw_id = update.callback_query.data.split(":")
     services = context.services
     try:
@@ -187,8 +223,9 @@ async def extension_button(update: Update, context: BotContext) -> None:
                 session, services.rules, int(raw_id), verdict == "ok", origin_of(update, context), services.now()
             )
     except LetterError as exc:
-        await update.callback_query.answer(context.explain(exc), show_alert=True)
-        await set_buttons(update.callback_query, None)
+        await answer(update, context.explain(exc), alert=True)
+        if _pressed_on_its_message(update.callback_query):  # the request's buttons are spent; another message keeps its own
+            await set_buttons(update.callback_query, None)
         return
     services.notify()
     t = context.t
@@ -204,10 +241,10 @@ def handlers() -> list:
     return [
         CommandHandler("invalid", invalid_command),
         CommandHandler("assign", assign_command),
-        CallbackQueryHandler(extension_button, pattern=r"^ext:(ok|no):\d{1,9}$"),
-        CallbackQueryHandler(assign_button, pattern=r"^letter:assign:\d{1,9}:\d{1,9}$"),
-        CallbackQueryHandler(units_page_button, pattern=r"^letter:units:\d{1,9}:\d{1,3}$"),
-        CallbackQueryHandler(invalid_button, pattern=r"^letter:invalid:\d{1,9}$"),
-        CallbackQueryHandler(invalid_reason_button, pattern=rf"^letter:inv:\d{{1,9}}:({'|'.join(INVALID_REASONS)}|other)$"),
-        CallbackQueryHandler(card_button, pattern=r"^letter:card:\d{1,9}$"),
+        CallbackQueryHandler(extension_button, pattern=r"^ext:(ok|no):\d{1,9}\Z"),
+        CallbackQueryHandler(assign_button, pattern=r"^letter:assign:\d{1,9}:\d{1,9}\Z"),
+        CallbackQueryHandler(units_page_button, pattern=r"^letter:units:\d{1,9}:\d{1,3}\Z"),
+        CallbackQueryHandler(invalid_button, pattern=r"^letter:invalid:\d{1,9}\Z"),
+        CallbackQueryHandler(invalid_reason_button, pattern=rf"^letter:inv:\d{{1,9}}:({'|'.join(INVALID_REASONS)}|other)\Z"),
+        CallbackQueryHandler(card_button, pattern=r"^letter:card:\d{1,9}\Z"),
     ]

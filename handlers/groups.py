@@ -46,15 +46,18 @@ async def bind_unit_button(update: Update, context: BotContext) -> None:
         await query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
     await query.answer()
-    await set_buttons(query, None)
-    await _bind(update, context, unit.id, unit.name)
+    # Only once bound: pressed (forged) on another message, such as a letter's card, a refusal
+    # must leave that message's buttons alone.
+    if await _bind(update, context, unit.id, unit.name):
+        await set_buttons(query, None)
 
 
-async def _bind(update: Update, context: BotContext, unit_id: int, unit_name: str) -> None:
+async def _bind(update: Update, context: BotContext, unit_id: int, unit_name: str) -> bool:
+    """Binds the group to the unit, or tells why not; True when bound."""
     t = context.t
     if not can(context.actor, Action.BIND_GROUP, unit_id):
         await update.effective_message.reply_text(t("You may bind a group only to your own unit."))
-        return
+        return False
     services = context.services
     chat = update.effective_chat
     async with services.db.transaction() as session:
@@ -64,10 +67,11 @@ async def _bind(update: Update, context: BotContext, unit_id: int, unit_name: st
             await bind_chat(session, chat.id, chat.title or "", unit_id, context.actor.telegram_id, services.now())
     if taken:
         await update.effective_message.reply_text(t("This group is bound to {unit}; only its liaisons or an administrator may change that.", unit=esc(current.name)))
-        return
+        return False
     await update.effective_message.reply_text(
         t("This group is now bound to {unit}. Its letters will also be sent here.", unit=esc(unit_name))
     )
+    return True
 
 
 async def unbind_command(update: Update, context: BotContext) -> None:
@@ -94,5 +98,5 @@ def handlers() -> list:
     return [
         CommandHandler("bind", bind_command),
         CommandHandler("unbind", unbind_command),
-        CallbackQueryHandler(bind_unit_button, pattern=r"^bind:u:\d{1,9}$"),
+        CallbackQueryHandler(bind_unit_button, pattern=r"^bind:u:\d{1,9}\Z"),
     ]

@@ -14,7 +14,8 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from handlers.context import BotContext
 from handlers.render import command_args, esc, set_buttons
 from locales import N_
-from models.handling import accept, close, reopen, request_extension, return_letter
+from models.handling import accept, check_worded_action, close, reopen, request_extension, return_letter
+from models.letter_input import clean_text
 from models.letters import LetterError, Origin, invalidate
 from models.queries import letters_of_message, remember
 
@@ -37,11 +38,12 @@ def origin_of(update: Update, context: BotContext) -> Origin:
     return Origin("person", context.actor, update.effective_chat.id if update.effective_chat else None)
 
 
-async def act(update: Update, context: BotContext, action: str, letter_id: int, text: str = "") -> None:
+async def act(update: Update, context: BotContext, action: str, letter_id: int, text: str = "") -> bool:
     """Run one transition and answer the person; the one place all buttons, commands and replies
-    of this module end up."""
+    of this module end up. True when it happened."""
     services, t = context.services, context.t
     origin, now = origin_of(update, context), services.now()
+    text = clean_text(text)  # as letters' own text is kept: no control characters (PostgreSQL refuses NUL)
     try:
         async with services.db.transaction() as session:
             if action == "accept":
@@ -61,7 +63,7 @@ async def act(update: Update, context: BotContext, action: str, letter_id: int, 
                 await invalidate(session, services.rules, letter_id, text, origin, now)
     except LetterError as exc:
         await answer(update, context.explain(exc), alert=True)
-        return
+        return False
     services.notify()
     done_messages = {
         "accept": t("Letter #{id} signed for.", id=letter_id),
@@ -72,6 +74,7 @@ async def act(update: Update, context: BotContext, action: str, letter_id: int, 
         "invalid": t("Letter #{id} marked invalid: {reason}", id=letter_id, reason=esc(text.strip())),
     }
     await answer(update, done_messages[action])
+    return True
 
 
 def _days_and_reason(text: str) -> tuple[int | None, str]:
@@ -99,6 +102,12 @@ async def prompt_button(update: Update, context: BotContext) -> None:
     _, action, raw_id = update.callback_query.data.split(":")
     letter_id = int(raw_id)
     purpose, question = PROMPTS[action]
+    try:
+        async with context.services.db.reading() as session:
+            await check_worded_action(session, letter_id, action, context.actor)
+    except LetterError as exc:  # a stale or forged button: say so now, not after the reply
+        await answer(update, context.explain(exc), alert=True)
+        return
     await update.callback_query.answer()
     prompt = await update.effective_chat.send_message(context.t(question, id=letter_id), reply_markup=ForceReply(selective=True))
     async with context.services.db.transaction() as session:
@@ -112,8 +121,10 @@ async def choose_letter_button(update: Update, context: BotContext) -> None:
     if not text:
         await update.callback_query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
-    await set_buttons(update.callback_query, None)
-    await act(update, context, "done", letter_id, text)
+    # Only once closed: pressed (forged) on another message, such as a group's card of another
+    # unit's letter, a refusal must leave that message's buttons alone.
+    if await act(update, context, "done", letter_id, text):
+        await set_buttons(update.callback_query, None)
 
 
 # ---- replies ------------------------------------------------------------------------------
@@ -168,8 +179,8 @@ async def letter_command(update: Update, context: BotContext) -> None:
 def handlers() -> list:
     return [
         CommandHandler(list(COMMAND_SHAPES), letter_command),
-        CallbackQueryHandler(accept_button, pattern=r"^letter:accept:\d{1,9}$"),
-        CallbackQueryHandler(prompt_button, pattern=r"^letter:(done|return|extend|reopen):\d{1,9}$"),
-        CallbackQueryHandler(choose_letter_button, pattern=r"^reply:letter:\d{1,9}$"),
+        CallbackQueryHandler(accept_button, pattern=r"^letter:accept:\d{1,9}\Z"),
+        CallbackQueryHandler(prompt_button, pattern=r"^letter:(done|return|extend|reopen):\d{1,9}\Z"),
+        CallbackQueryHandler(choose_letter_button, pattern=r"^reply:letter:\d{1,9}\Z"),
         MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, reply_to_letter),
     ]

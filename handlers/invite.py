@@ -73,5 +73,5 @@ async def _send_invitation(update: Update, context: BotContext, role: Role, unit
 def handlers() -> list:
     return [
         CommandHandler("invite", invite_command),
-        CallbackQueryHandler(invite_unit_button, pattern=r"^invite:u:\d{1,9}$"),
+        CallbackQueryHandler(invite_unit_button, pattern=r"^invite:u:\d{1,9}\Z"),
     ]

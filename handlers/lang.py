@@ -41,5 +41,5 @@ async def _switch(update: Update, context: BotContext, language: str) -> None:
 def handlers() -> list:
     return [
         CommandHandler("lang", lang_command),
-        CallbackQueryHandler(lang_button, pattern=r"^lang:(zh_CN|en)$"),
+        CallbackQueryHandler(lang_button, pattern=r"^lang:(zh_CN|en)\Z"),
     ]

@@ -10,7 +10,7 @@ from telegram.ext import CommandHandler
 
 from handlers.cards import CONTENT_LIMIT, card_for, local_time
 from handlers.context import BotContext
-from handlers.render import chunks, command_args, esc, unit_or_ask
+from handlers.render import chunks, command_args, esc, pieces, unit_or_ask
 from locales import N_, Translator
 from models.letters import get_letter
 from models.permissions import Action, can
@@ -57,8 +57,9 @@ async def letter_command(update: Update, context: BotContext) -> None:
     privacy = services.privacy
     full = privacy.text(letter.content, names=(letter.sender_name,))
     if len(full) > CONTENT_LIMIT:  # the card shortened it: here is all of it
-        # Cut the raw text, then escape: Telegram counts characters after parsing the HTML.
-        for part in chunks([esc(full[i:i + 3000]) for i in range(0, len(full), 3000)], 3000):
+        # Cut the raw text, then escape: Telegram counts characters (UTF-16 code units) after
+        # parsing the HTML.
+        for part in chunks([esc(piece) for piece in pieces(full, 3000)], 3000):
             sent.append(await message.reply_text(part))
     story = [t("<b>History of letter #{id}</b>", id=letter_id)]
     story += [_event_line(event, name, title, t, services.settings.tz) for event, name, title in events]

@@ -18,18 +18,40 @@ def esc(value: object) -> str:
     return escape(str(value), quote=False)
 
 
+def utf16_length(text: str) -> int:
+    """The length Telegram counts: UTF-16 code units (an emoji such as 😀 counts two)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def pieces(text: str, limit: int) -> list[str]:
+    """`text` cut into pieces of at most `limit` UTF-16 code units, never inside a character."""
+    parts: list[str] = []
+    start = size = 0
+    for index, ch in enumerate(text):
+        width = 2 if ord(ch) > 0xFFFF else 1
+        if size + width > limit:
+            parts.append(text[start:index])
+            start, size = index, 0
+        size += width
+    if start < len(text):
+        parts.append(text[start:])
+    return parts
+
+
 def chunks(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Joins lines into as few messages as fit Telegram's length limit, never splitting a line
-    (cutting escaped HTML could leave half an entity; callers keep each line short enough)."""
+    """Joins lines into as few messages as fit Telegram's length limit (in UTF-16 code units),
+    never splitting a line (cutting escaped HTML could leave half an entity; callers keep each
+    line short enough)."""
     messages: list[str] = []
     current: list[str] = []
     size = 0
     for line in lines:
-        if current and size + len(line) + 1 > limit:
+        length = utf16_length(line)
+        if current and size + length + 1 > limit:
             messages.append("\n".join(current))
             current, size = [], 0
         current.append(line)
-        size += len(line) + 1
+        size += length + 1
     if current:
         messages.append("\n".join(current))
     return messages

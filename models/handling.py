@@ -22,7 +22,7 @@ from models.letters import (
     unit_name,
 )
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
-from models.permissions import Action, can
+from models.permissions import Action, Actor, can
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role
 
 MAX_EXTENSIONS = 2
@@ -39,12 +39,40 @@ async def person_name(session: AsyncSession, telegram_id: int | None) -> str:
 async def _unit_letter(session: AsyncSession, letter_id: int, origin: Origin) -> Letter:
     """The locked letter, if the person may act for its unit."""
     letter = await letter_for_update(session, letter_id)
-    actor = origin.actor
+    _check_unit(letter, origin.actor)
+    return letter
+
+
+def _check_unit(letter: Letter, actor: Actor | None) -> None:
     if actor is not None and not can(actor, Action.HANDLE_UNIT_LETTERS, letter.unit_id or -1):
         if actor.role is Role.LIAISON:
             raise LetterError(N_("Letter #{id} belongs to another unit; you may not act on it."), id=letter.id)
         raise LetterError(N_("Only the unit's liaisons and administrators may do this."))
-    return letter
+
+
+_NOT_NOW = {
+    "done": N_("Letter #{id} cannot be closed: it is {status}."),
+    "return": N_("Letter #{id} cannot be returned: it is {status}."),
+    "extend": N_("Letter #{id} cannot be extended: it is {status}."),
+}
+
+
+async def check_worded_action(session: AsyncSession, letter_id: int, action: str, actor: Actor | None) -> None:
+    """Before asking for the words of 办结, 退回, 延期 or 重办 (a button's prompt): the checks the action
+    makes that need no words, so a stale or forged button is refused at once, not after the person
+    typed a reply. Raises LetterError."""
+    letter = await session.get(Letter, letter_id)
+    if letter is None:
+        raise LetterError(N_("There is no letter #{id}."), id=letter_id)
+    if action == "reopen":
+        if actor is not None and not can(actor, Action.MANAGE_LETTERS):
+            raise LetterError(N_("Only administrators may do this."))
+        if letter.status != LetterStatus.DONE:
+            raise LetterError(N_("Letter #{id} cannot be reopened: it is {status}."), id=letter.id, status=letter.status)
+        return
+    _check_unit(letter, actor)
+    if letter.status not in OPEN_STATUSES:
+        await _refuse_state(session, letter, _NOT_NOW[action])
 
 
 async def _refuse_state(session: AsyncSession, letter: Letter, message: str) -> None:

@@ -31,7 +31,19 @@ def _year(year: int) -> Period:
     return Period(dt.date(year, 1, 1), dt.date(year, 12, 31))
 
 
+# A period's bounds are local midnights that must exist in UTC too (the first and the last day of
+# the calendar do not): the statistics query letters between them.
+FIRST_DAY, LAST_DAY = dt.date.min + dt.timedelta(days=1), dt.date.max - dt.timedelta(days=1)
+
+
 def parse_period(text: str | None, today: dt.date) -> Period:
+    period = _parse(text, today)
+    if not FIRST_DAY <= period.start <= period.end <= LAST_DAY:
+        raise PeriodError((text or "").strip())
+    return period
+
+
+def _parse(text: str | None, today: dt.date) -> Period:
     raw = (text or "").strip()
     value = re.sub(r"\s+", "", raw).upper()
     if not value or value in ("本季度", "本季", "THISQUARTER"):
