@@ -48,3 +48,12 @@ async def test_the_whole_benchmark_runs_small(tmp_path):
     assert any("import" in n for n in names) and any("closing by reply" in n for n in names) and any("RSS" in n for n in names)
     assert all(f.ours > 0 for f in figures)
     assert any("SEARCH letters" in note or "Scan" in note for note in notes)
+
+
+async def test_the_load_test_runs_small():
+    from bench.load import run_load
+
+    load = await run_load(people=10, seconds=3)
+    assert load.asked > 0 and load.answered == load.asked
+    assert not load.errors and not load.closed_twice and not load.drift
+    assert {"close by reply", "/rate", "import"} <= set(load.percentiles())
