@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import N_
+from models.faults import crash_point
 from models.letters import (
     OPEN_STATUSES,
     LetterError,
@@ -120,6 +121,7 @@ async def close(session: AsyncSession, rules: Rules, letter_id: int, reply: str,
         N_("✅ Letter #{id} “{title}” was closed by {name} ({unit})."), letter.id,
         id=letter.id, title=rules.privacy.text(letter.title, names=(letter.sender_name,))[:60], name=closer, unit=unit,
     )
+    crash_point("close:decided")  # changed and queued, not yet committed
     return letter
 
 

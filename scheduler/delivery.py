@@ -23,6 +23,7 @@ from bot.runtime import Services
 from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
+from models.faults import crash_point
 from models.handling import person_name
 from models.letters import unit_name
 from models.outbox import Kind, admin_chat_ids, enqueue, from_json, unit_chat_ids
@@ -71,7 +72,8 @@ class Delivery:
     async def _recover(self) -> None:
         async with self.services.db.transaction() as session:
             if session.bind.dialect.name == "sqlite":  # one bot process per SQLite file: its claims died with it
-                await session.execute(update(Outbox).where(Outbox.state == OutboxState.SENDING).values(state=OutboxState.PENDING))
+                await session.execute(update(Outbox).where(Outbox.state == OutboxState.SENDING)
+                                      .values(state=OutboxState.PENDING, not_before=None))
             self.unreachable = set((await session.scalars(select(UnreachableChat.chat_id))).all())
 
     async def reachable_again(self, chat_id: int) -> None:
@@ -166,6 +168,7 @@ class Delivery:
             log.exception("outbox %s (%s to %s) could not be delivered", row.id, row.kind, row.chat_id)
             await self._finish(row, OutboxState.FAILED, sent, error=repr(exc)[:500])
             return
+        crash_point("delivery:sent")  # Telegram has it; the outbox does not know yet
         await self._finish(row, OutboxState.SENT, sent)
 
     async def _follow_migration(self, row: Outbox, new_chat_id: int) -> None:

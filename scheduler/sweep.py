@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.faults import crash_point
 from models.holidays import load_overrides, override_years
 from models.letters import OPEN_STATUSES, Rules
 from models.outbox import Kind, admin_chat_ids, chats_by_unit, enqueue, leader_chat_ids
@@ -113,6 +114,7 @@ async def sweep(
                     payload={"year": today.year + 1}, dedupe_key=key, automatic=automatic)
             result.calendar_reminder = True
     await session.flush()
+    crash_point("sweep:decided")  # ledger and digests written, not yet committed
     return result
 
 
