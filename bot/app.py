@@ -14,6 +14,7 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, Defaults
 
 import handlers
+from bot.inbox import InboxApplication, InboxQueue, replay_unhandled
 from bot.intake import IntakeServer
 from bot.runtime import SERVICES_KEY, Services, system_clock
 from bot.settings import Settings
@@ -36,8 +37,11 @@ def build_application(
 ) -> Application:
     """`rate_limited=False` only for benchmarks that measure the bot's own capacity."""
     services = Services(settings=settings, db=db or Database(settings.database_url, settings.tz), clock=clock)
+    inbox = InboxQueue()
     builder = (
         ApplicationBuilder()
+        .application_class(InboxApplication)
+        .update_queue(inbox)
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_file_base_url)
@@ -56,6 +60,7 @@ def build_application(
     if settings.telegram_proxy:
         builder = builder.proxy(settings.telegram_proxy).get_updates_proxy(settings.telegram_proxy)
     application = builder.build()
+    inbox.application = application
     application.bot_data[SERVICES_KEY] = services
     handlers.register(application)
     return application
@@ -103,6 +108,7 @@ async def running(application: Application) -> AsyncIterator[Application]:
         await application.initialize()
         services.bot_username = application.bot.username
         await _publish_menus(application)
+        await replay_unhandled(application)  # queued first, handled once the application starts
         if settings.webhook_url:
             await application.updater.start_webhook(
                 listen=settings.webhook_listen,

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import json
 import re
+import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -175,7 +176,9 @@ class TelegramStandIn:
         self.started: set[int] = set()
         self.faults: list[Fault] = []
         self._updates: list[dict] = []
-        self._update_ids = itertools.count(1)
+        # Telegram counts update ids per bot from an arbitrary number; so does each stand-in, so a
+        # new stand-in on an old database never repeats one.
+        self._update_ids = itertools.count(secrets.randbelow(10**9) + 1)
         self._message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
         self._callback_ids = itertools.count(1)
         self._file_ids = itertools.count(1)

@@ -199,6 +199,22 @@ class LetterTally(Base):
     workdays_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class InboxUpdate(Base):
+    """An update from Telegram, stored before Telegram is told we have it (the next getUpdates, or
+    the webhook's 200), and marked when handled: a crash in between replays it at the next start,
+    and an update delivered twice (Telegram retrying a webhook, to another instance) runs once."""
+
+    __tablename__ = "inbox_updates"
+
+    # Update ids are counted per bot (and restart at random after a quiet week): a new token on the
+    # same database must not look like a repeat.
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
 class Bookkeeping(Base):
     """Small facts about derived data, such as which time zone the tallies' days are in."""
 

@@ -81,6 +81,17 @@ async def test_two_instances_share_one_database(stand_in, database_url):
             assert await stand_in.post_to_webhook(stand_in.balance_to[0], forged, secret) == 403
         assert 999 not in handled[0] + handled[1]
 
+        # Telegram delivering one update again (a retried webhook), to the other instance: it runs once.
+        again = {"update_id": 50_000, "message": {"message_id": 77, "date": 1_764_300_000, "text": "/help",
+                                                  "chat": people[1].chat, "from": people[1].user,
+                                                  "entities": [{"type": "bot_command", "offset": 0, "length": 5}]}}
+        for target in stand_in.balance_to:
+            assert await stand_in.post_to_webhook(target, again, "county-info-centre_2026") == 200
+        await people[1].receive()
+        await asyncio.sleep(0.5)
+        assert (handled[0] + handled[1]).count(50_000) == 1
+        assert not stand_in.pending(people[1].id)
+
         # The outbox, drained by both delivery loops at once: each message sent exactly once.
         async with services[0].db.transaction() as session:
             for person in people:
