@@ -39,6 +39,8 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     rate.add_argument("--period", default="", help=t("e.g. 2019Q1, 2019-03, 本季度 (default: the current quarter)"))
     holidays = verbs.add_parser("holidays", help=t("load working days and days off for a year the official calendar lacks"))
     holidays.add_argument("file", type=Path, help=t("lines of date,working|off,note"))
+    move = verbs.add_parser("migrate-to", help=t("copy all data into another database, e.g. PostgreSQL"))
+    move.add_argument("url", help=t("the new database, e.g. postgresql+asyncpg://user:password@host/mailbox"))
     backup = verbs.add_parser("backup", help=t("write a consistent copy of the database while the bot runs"))
     backup.add_argument("file", type=Path, help=t("where to write the copy"))
     return root
@@ -77,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_report(settings, t, args.period, args.out))
         if verb == "holidays":
             return asyncio.run(_holidays(settings, t, args.file))
+        if verb == "migrate-to":
+            return asyncio.run(_migrate_to(settings, t, args.url))
         if verb == "backup":
             return _backup(settings, t, args.file)
     except UnitsFileError as exc:
@@ -87,6 +91,23 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+async def _migrate_to(settings: Settings, t: Translator, url: str) -> int:
+    from bot.migrate_to import MigrateError, migrate_to
+
+    services = await _open_database(settings)
+    try:
+        copied = await migrate_to(services.db, url)
+    except MigrateError as exc:
+        print(t("Nothing was copied: {error}", error=exc), file=sys.stderr)
+        return 3
+    finally:
+        await services.db.dispose()
+    for table, count in copied.items():
+        print(f"{table}\t{count}")
+    print(t("Copied. Stop the bot, set DATABASE_URL to the new database, start the bot."))
     return 0
 
 
