@@ -61,6 +61,8 @@ class InboxApplication(Application):
             services = self.bot_data["services"]
             now = services.now()
             async with services.db.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":  # losing this mark in a server crash only replays the update
+                    await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                 await connection.execute(sql_update(InboxUpdate).where(
                     InboxUpdate.bot_id == self.bot.id, InboxUpdate.update_id == update.update_id).values(handled_at=now))
                 if update.update_id % PRUNE_EVERY == 0:

@@ -10,10 +10,16 @@ not; taking the write lock up front makes it wait its turn instead.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
+from itertools import chain
+from operator import attrgetter, itemgetter
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from alembic import command
@@ -21,7 +27,8 @@ from alembic.config import Config
 from sqlalchemy import Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -160,6 +167,216 @@ async def insert_new(session: AsyncSession, table: Table, rows: list[dict], uniq
     statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
     statement = statement.on_conflict_do_nothing(index_elements=[unique_column]).returning(table.c.id)
     return set((await session.scalars(statement, rows)).all())
+
+
+# Bulk loads through the driver ----------------------------------------------------------------
+# SQLAlchemy prepares every parameter of every row of an executemany on its own (type processors,
+# key lookups): at a 100,000-letter import that is most of the time. `RowConverter` does that work
+# once per distinct value instead, a column at a time, and hands the driver plain tuples.
+
+_REMEMBERED = 50_000  # distinct values remembered per column and class
+# Classes whose equal values SQLAlchemy's types store alike (not float: 0.0 == -0.0, yet JSON tells
+# them apart), so a column of them is converted once per distinct value. Datetimes only when they
+# share one zone: equal instants in two zones are equal, yet a plain DateTime stores their local
+# times. (Equal times that differ only in `fold`, the repeated hour when clocks go back, are
+# treated as one; nothing here makes such times.)
+_BY_VALUE = frozenset({str, int, bool, dt.date, dt.datetime})
+_NONE = type(None)
+_ZONE = attrgetter("tzinfo")
+
+
+class RowConverter:
+    """Rows (mappings of column → Python value) into tuples of what the driver gets from SQLAlchemy
+    for `columns` of `table` on `dialect`: each column's type does to a value what it does in any
+    other statement (a UTC string for a datetime on SQLite, JSON text, 0/1 for a flag)."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect):
+        self.columns = tuple(columns)
+        self.processors: list[Callable[[Any], Any] | None] = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.columns
+        ]
+        self._memos: list[dict[Any, dict[Any, Any]]] = [{} for _ in self.columns]
+        self._getters = [itemgetter(name) for name in self.columns]
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple]:
+        values = []
+        for get, process, memos in zip(self._getters, self.processors, self._memos, strict=True):
+            column = list(map(get, rows))
+            values.append(column if process is None else self._convert(column, process, memos))
+        return list(zip(*values, strict=True))
+
+    @staticmethod
+    def _convert(column: list[Any], process: Callable[[Any], Any], memos: dict[Any, dict[Any, Any]]) -> list[Any]:
+        kinds = set(map(type, column)) - {_NONE}  # None equals only itself: it may share any memo
+        kind = kinds.pop() if len(kinds) == 1 else _NONE
+        if kinds:  # several classes
+            return [process(value) for value in column]
+        if kind is list:  # JSON lists of strings (tags): remembered by their items
+            memo = memos.setdefault(list, {})
+            converted = []
+            for value in column:
+                if value is not None and all(item.__class__ is str for item in value):
+                    key = tuple(value)
+                    stored = memo.get(key)
+                    if stored is None:
+                        if len(memo) >= _REMEMBERED:
+                            memo.clear()
+                        stored = memo[key] = process(value)
+                    converted.append(stored)
+                else:
+                    converted.append(process(value))
+            return converted
+        if kind is not _NONE and kind not in _BY_VALUE:
+            return [process(value) for value in column]
+        key: Any = kind
+        if kind is dt.datetime:
+            zones = set(map(_ZONE, filter(None, column)))
+            if len(zones) != 1:
+                return [process(value) for value in column]
+            key = (kind, zones.pop())
+        memo = memos.setdefault(key, {})
+        try:
+            return list(map(memo.__getitem__, column))
+        except KeyError:
+            if len(memo) >= _REMEMBERED:
+                memo.clear()
+            for value in set(column).difference(memo):
+                memo[value] = process(value)
+            return list(map(memo.__getitem__, column))
+
+
+_DRIVER_INSERTS: dict[tuple, str] = {}
+
+
+def driver_insert_sql(table: Table, columns: Sequence[str], dialect: Dialect, unique_column: str | None = None) -> str:
+    """The INSERT (… ON CONFLICT (unique_column) DO NOTHING) that `insert_converted` sends, in the
+    dialect's own parameter style, parameters in `columns` order."""
+    key = (table.name, tuple(columns), dialect.name, dialect.paramstyle, unique_column)
+    sql = _DRIVER_INSERTS.get(key)
+    if sql is None:
+        statement = (pg_insert if dialect.name == "postgresql" else sqlite_insert)(table)
+        if unique_column is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=[unique_column])
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        if compiled.positiontup is not None and list(compiled.positiontup) != list(columns):
+            raise ValueError(f"{table.name}: columns {columns} are not in table order")
+        sql = _DRIVER_INSERTS[key] = compiled.string
+    return sql
+
+
+async def insert_converted(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: list[tuple], unique_column: str | None = None,
+) -> int:
+    """Bulk INSERT of rows already converted (`RowConverter`), through the driver; with
+    `unique_column`, rows whose value there is already stored are left out by the database's own
+    index (ON CONFLICT DO NOTHING). Returns how many rows went in, or -1 when the driver does not
+    say (asyncpg): then ask the table.
+
+    On SQLite the rows go as multi-row INSERT … VALUES statements: SQLite runs each as one step,
+    without Python's GIL, where an executemany takes it back for every row (and so crawls while
+    another thread of the process computes)."""
+    if not rows:
+        return 0
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        sql = driver_insert_sql(table, columns, dialect, unique_column)
+        await connection.exec_driver_sql(sql, rows)
+        return -1
+    per_statement = _sqlite_rows_per_statement(columns)
+    count = 0
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        sql = _sqlite_values_sql(table, tuple(columns), dialect, unique_column, len(chunk))
+        result = await connection.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
+        count += result.rowcount
+    return count
+
+
+# SQLite's limit on the parameters of one statement (SQLITE_MAX_VARIABLE_NUMBER): 32766 since 3.32.
+_SQLITE_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35)  # INSERT … RETURNING
+
+
+def _sqlite_rows_per_statement(columns: Sequence[str]) -> int:
+    return max(1, min(1000, _SQLITE_VARIABLES // len(columns)))
+
+
+@lru_cache(maxsize=16)
+def _sqlite_values_sql(
+    table: Table, columns: tuple[str, ...], dialect: Dialect, unique_column: str | None, count: int, returning: str | None = None,
+) -> str:
+    quote = dialect.identifier_preparer.quote
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * count)}"
+    if unique_column is not None:
+        sql += f" ON CONFLICT ({quote(unique_column)}) DO NOTHING"
+    if returning is not None:
+        sql += f" RETURNING {quote(returning)}"
+    return sql
+
+
+# SQLite straight through aiosqlite ------------------------------------------------------------
+# aiosqlite runs the connection in a thread of its own. SQLAlchemy's cursor makes three round trips
+# to it per statement (open, execute, close), each needing Python's lock on the way back; while this
+# thread computes (an import reading its next rows) each round trip waits for that lock. The helpers
+# below send a statement in one round trip (aiosqlite's execute_fetchall), on the session's own
+# connection, so inside its transaction; SQLite runs the statement itself without the lock.
+
+
+async def sqlite_driver(session: AsyncSession) -> Any:
+    """The aiosqlite connection under the session (its transaction is the session's)."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
+async def sqlite_run(driver: Any, sql: str, parameters: Sequence[Any]) -> list:
+    """One statement, one round trip; driver errors come out as SQLAlchemy's, as from a session."""
+    try:
+        return list(await driver.execute_fetchall(sql, parameters))
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+async def sqlite_insert_returning(
+    driver: Any, table: Table, columns: Sequence[str], rows: list[tuple], dialect: Dialect,
+    unique_column: str | None = None, returning: str = "id",
+) -> list:
+    """`insert_converted` through the driver: multi-row INSERT … RETURNING statements, one round
+    trip each. Returns the `returning` column of the rows that went in (with `unique_column`, rows
+    whose value there is already stored are left out). Needs SQLITE_RETURNING."""
+    per_statement = _sqlite_rows_per_statement(columns)
+    stored: list = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        sql = _sqlite_values_sql(table, tuple(columns), dialect, unique_column, len(chunk), returning)
+        stored.extend(row[0] for row in await sqlite_run(driver, sql, tuple(chain.from_iterable(chunk))))
+    return stored
+
+
+class DriverStatement:
+    """A Core statement compiled once for a dialect with positional parameters (SQLite), for sending
+    through the driver: `parameters` gives its parameters as SQLAlchemy would send them, the
+    statement's own values and the ones given by name both processed by their types."""
+
+    def __init__(self, statement: Any, dialect: Dialect):
+        compiled = statement.compile(dialect=dialect)
+        if compiled.positiontup is None:
+            raise ValueError(f"{dialect.name}: parameters are not positional")
+        self.sql = compiled.string
+        self._names = list(compiled.positiontup)
+        self._binds = {name: compiled.binds[name] for name in self._names}
+        self._processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in self._binds.items()
+        }
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple:
+        parameters = []
+        for name in self._names:
+            value = values[name] if name in values else self._binds[name].effective_value
+            process = self._processors[name]
+            parameters.append(value if process is None else process(value))
+        return tuple(parameters)
 
 
 def alembic_config() -> Config:

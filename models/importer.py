@@ -4,27 +4,64 @@ One streaming pass, so a 100,000-row file never sits in memory: rows are validat
 batches inside a savepoint; the first bad row stops the inserting (the reading goes on, to report
 every bad row) and rolls the savepoint back, so a refused file leaves no trace. Rows whose external
 id is already stored are skipped and counted.
+
+The inserting is the bulk path: at 100,000 letters SQLAlchemy's handling of each parameter of each
+row would be most of the time, so `_Writer` does that work once per distinct value instead and
+hands the driver plain tuples.
+- A letter's columns are those of `letters.letter_values` (`LetterRows`), with the work that depends
+  only on the times (deadlines, working days) done once per distinct time, and the topics found
+  with one regular expression per topic instead of a substring search per keyword.
+- The values are converted as SQLAlchemy's column types convert them on this database
+  (`db.RowConverter`), once per distinct value, and sent in multi-row statements.
+- A letter's history (`letters.history_events`) is copied from the stored letters by one
+  INSERT … SELECT per batch (`_events_statement`), rather than sent row by row.
+- The database writes a batch while the next one is read and checked (`_Writer`).
+tests/test_import_fast.py pins all of it against the general functions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import gc
+import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Integer, and_, any_, bindparam, case, insert, literal, or_, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import tallies
-from models.db import insert_new, reserve_ids
+from models.db import (
+    SQLITE_RETURNING,
+    DriverStatement,
+    RowConverter,
+    insert_converted,
+    reserve_ids,
+    sqlite_driver,
+    sqlite_insert_returning,
+    sqlite_run,
+)
 from models.letter_file import LetterFileError, RowProblem, read_letter_file
 from models.letter_input import LetterRecord
-from models.letters import Origin, Rules, event_values, history_events, letter_values
+from models.letters import Origin, Rules
 from models.outbox import Kind, admin_chat_ids, enqueue, unit_chat_ids
-from models.tables import Letter, LetterEvent
+from models.tables import Letter, LetterEvent, LetterStatus
 from models.unit_resolver import UnitResolver
 
-BATCH = 1000
+BATCH = 2000
+_PAUSE_EVERY = 128  # rows read between turns for the batch being written
+_SQLITE_PAUSE = 0.00005  # seconds
+_REMEMBERED = 50_000  # distinct times (or pairs of them) whose deadlines an import keeps at hand
+
+LETTERS = Letter.__table__
+EVENTS = LetterEvent.__table__
+COLUMNS = tuple(column.name for column in LETTERS.c)
+"""The columns the import writes: all of them, in table order."""
 
 
 @dataclass
@@ -52,20 +89,44 @@ async def import_file(
     """Validate the whole file, then store it; on any bad row, store nothing. The caller owns the
     transaction: one summary for the other admins is queued in it, together with the letters."""
     report = ImportReport(display_name or path.name)
+    # No cyclic garbage collection while importing: the rows make no reference cycles (they are
+    # freed batch by batch as usual), yet their millions of allocations would set off collection
+    # after collection, each walking the objects the import keeps and, now and then, all the
+    # process's (the bot's hundreds of thousands). Cycles made elsewhere meanwhile are collected
+    # once the import is over.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await _import(session, rules, path, origin, now, tz=tz, resolver=resolver, report=report)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+async def _import(
+    session: AsyncSession, rules: Rules, path: Path, origin: Origin, now: dt.datetime, *,
+    tz: dt.tzinfo, resolver: UnitResolver, report: ImportReport,
+) -> ImportReport:
     savepoint = await session.begin_nested()
+    writer = _Writer(session, rules, origin, now, report)
     batch: list[LetterRecord] = []
     try:
-        for row in read_letter_file(path, tz=tz, resolver=resolver, now=now):
-            if row.problems:
-                report.problems.extend(row.problems)
-                batch = []
-            elif not report.problems:
-                batch.append(row.record)
-                if len(batch) >= BATCH:
-                    await _store(session, rules, batch, origin, now, report)
+        try:
+            for count, row in enumerate(read_letter_file(path, tz=tz, resolver=resolver, now=now)):
+                if not count % _PAUSE_EVERY and writer.busy:
+                    await writer.pause()
+                if row.problems:
+                    report.problems.extend(row.problems)
                     batch = []
-        if batch and not report.problems:
-            await _store(session, rules, batch, origin, now, report)
+                elif not report.problems:
+                    batch.append(row.record)
+                    if len(batch) >= BATCH:
+                        await writer.store(batch)
+                        batch = []
+            if batch and not report.problems:
+                await writer.store(batch)
+        finally:
+            await writer.settle()
     except LetterFileError as exc:
         report.file_error = exc
     if not report.ok:
@@ -82,25 +143,239 @@ async def import_file(
     return report
 
 
-async def _store(session: AsyncSession, rules: Rules, records: list[LetterRecord], origin: Origin, now: dt.datetime, report: ImportReport) -> None:
-    ids = await reserve_ids(session, Letter.__tablename__, len(records))
-    rows = [{**letter_values(rules, record, now), "id": letter_id} for letter_id, record in zip(ids, records, strict=True)]
-    # Letters already stored (same external id) are skipped by the unique index itself: a lookup
-    # first would scan a table whose statistics do not know about this import's own rows.
-    inserted = await insert_new(session, Letter.__table__, rows, "external_id")
-    await tallies.add_rows(session, (row for row in rows if row["id"] in inserted))
-    fresh = [(letter_id, record) for letter_id, record in zip(ids, records, strict=True) if letter_id in inserted]
-    report.skipped += len(records) - len(fresh)
-    report.imported += len(fresh)
-    source = {"source": report.file_name}
-    events = [
-        event_values(letter_id, origin, action, at, from_status, to_status, source if action == "received" else {})
-        for letter_id, record in fresh
-        for action, at, from_status, to_status in history_events(record, now)
-    ]
-    if events:
-        await session.execute(insert(LetterEvent.__table__), events)
-    # Letters assigned by the import itself are news to their units; history is not.
-    for letter_id, record in fresh:
-        if record.assigned_on_arrival:
-            enqueue(session, await unit_chat_ids(session, record.unit_id), Kind.LETTER_CARD, letter_id=letter_id)
+class _Writer:
+    """Stores validated letters in batches, for one import, in few and large statements (multi-row
+    INSERTs, one INSERT … SELECT for the events). A batch's statements run in the background while
+    the next batch is read and checked (the reading lets the event loop run now and then, see
+    `pause`); nothing else touches the session meanwhile. `settle` waits for them and then does, in
+    the foreground, what needs the session: the rate tallies, the counts, the units' cards.
+
+    PostgreSQL works in a process of its own. SQLite works in aiosqlite's thread, which needs
+    Python's lock to take a statement and to hand its answer back; this thread, busy reading,
+    lets go of the lock for every read from the file but takes it straight back, so the other
+    never gets it. There the statements go straight to the driver, one round trip each
+    (`db.sqlite_run`), and the reading pauses for a fraction of a millisecond now and then while
+    they are under way: SQLite runs each statement without the lock, side by side with the reading."""
+
+    def __init__(self, session: AsyncSession, rules: Rules, origin: Origin, now: dt.datetime, report: ImportReport):
+        self.session, self.origin, self.now, self.report = session, origin, now, report
+        self.rows = LetterRows(rules, now)
+        self.dialect = session.bind.dialect
+        self.sqlite = self.dialect.name == "sqlite"
+        self.converter = RowConverter(LETTERS, COLUMNS, self.dialect)
+        self.unit_chats: dict[int, list[int]] = {}
+        self._among = (
+            LETTERS.c.id.between(bindparam("first", type_=Integer), bindparam("last", type_=Integer)) if self.sqlite
+            # PostgreSQL's sequence may interleave other transactions' ids with a batch's.
+            else LETTERS.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
+        )
+        self._events: Any = _events_statement(self._among, origin, now, report.file_name)
+        self._driver: Any = None  # SQLite (with RETURNING): the aiosqlite connection under the session
+        self._next_id: int | None = None  # SQLite: the next free id (see _reserve)
+        self._pending: asyncio.Future | None = None
+        self._batch: tuple[list[int], list[dict[str, Any]], list[LetterRecord]] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._pending is not None and not self._pending.done()
+
+    async def pause(self) -> None:
+        """Let the batch being written go on: on SQLite a moment without Python's lock for
+        aiosqlite's thread (a blocking sleep: the event loop's own waits are whole milliseconds),
+        then a turn of the event loop."""
+        if self.sqlite:
+            time.sleep(_SQLITE_PAUSE)
+        await asyncio.sleep(0)
+
+    async def store(self, records: list[LetterRecord]) -> None:
+        await self.settle()
+        if self.sqlite and SQLITE_RETURNING and self._driver is None:
+            self._driver = await sqlite_driver(self.session)
+            self._events = DriverStatement(self._events, self.dialect)
+        ids = await self._reserve(len(records))
+        rows = [self.rows.values(letter_id, record) for letter_id, record in zip(ids, records, strict=True)]
+        self._batch = (ids, rows, records)
+        self._pending = asyncio.ensure_future(self._write(ids, self.converter.rows(rows)))
+        await self.pause()
+
+    async def _reserve(self, count: int) -> list[int]:
+        """`db.reserve_ids`. On SQLite that is max(id) + 1 on: this transaction holds the only write
+        lock, so after the first batch it is known here without asking (see settle)."""
+        if self._next_id is None:
+            return await reserve_ids(self.session, LETTERS.name, count)
+        return list(range(self._next_id, self._next_id + count))
+
+    async def _write(self, ids: list[int], stored: list[tuple]) -> list[int]:
+        """In the background: the letters, then their events. Returns the ids that went in.
+        Letters already stored (same external id) are skipped by the unique index itself: a lookup
+        first would scan a table whose statistics do not know about this import's own rows."""
+        if self._driver is not None:
+            inserted = await sqlite_insert_returning(self._driver, LETTERS, COLUMNS, stored, self.dialect, "external_id")
+            if inserted:
+                await sqlite_run(self._driver, self._events.sql, self._events.parameters(self._among_values(ids)))
+            return inserted
+        count = await insert_converted(self.session, LETTERS, COLUMNS, stored, "external_id")
+        connection = await self.session.connection()
+        if count == len(ids):
+            inserted = ids
+        else:
+            inserted = sorted((await connection.scalars(select(LETTERS.c.id).where(self._among), self._among_values(ids))).all())
+        if inserted:
+            await connection.execute(self._events, self._among_values(ids))
+        return inserted
+
+    def _among_values(self, ids: list[int]) -> dict[str, Any]:
+        return {"first": ids[0], "last": ids[-1]} if self.sqlite else {"ids": ids}
+
+    async def settle(self) -> None:
+        """Wait until the last batch is written (raising what writing it raised), then account for
+        the letters it stored."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        inserted = await pending
+        ids, rows, records = self._batch
+        self._batch = None
+        if len(inserted) != len(ids):
+            kept = set(inserted)
+            rows = [row for row in rows if row["id"] in kept]
+            records = [record for letter_id, record in zip(ids, records, strict=True) if letter_id in kept]
+        # `rows`: the letters this batch stored, as dicts of their columns (Python values).
+        await tallies.add_rows(self.session, rows)
+        self.report.skipped += len(ids) - len(rows)
+        self.report.imported += len(rows)
+        # Letters assigned by the import itself are news to their units; history is not.
+        for row, record in zip(rows, records, strict=True):
+            if record.assigned_on_arrival:
+                enqueue(self.session, await self._unit_chats(record.unit_id), Kind.LETTER_CARD, letter_id=row["id"])
+        if self.sqlite:
+            self._next_id = rows[-1]["id"] + 1 if rows else ids[0]
+
+    async def _unit_chats(self, unit_id: int) -> list[int]:
+        chats = self.unit_chats.get(unit_id)
+        if chats is None:
+            chats = self.unit_chats[unit_id] = list(await unit_chat_ids(self.session, unit_id))
+        return chats
+
+
+# `letters.history_events`, as rows to join with the letters: (order, action, to status, which letters).
+# The other columns (when, from which status) are worked out in `_events_statement`.
+_HISTORY = (
+    (1, "received", LetterStatus.NEW, None),
+    (2, "assigned", LetterStatus.ASSIGNED, LETTERS.c.assigned_at.is_not(None)),
+    (3, "accepted", LetterStatus.ACCEPTED, LETTERS.c.accepted_at.is_not(None)),
+    (4, "done", LetterStatus.DONE, LETTERS.c.done_at.is_not(None)),
+    (5, "returned", LetterStatus.RETURNED, LETTERS.c.status == LetterStatus.RETURNED.value),
+    (6, "invalidated", LetterStatus.INVALID, LETTERS.c.status == LetterStatus.INVALID.value),
+)
+
+
+def _events_statement(among, origin: Origin, now: dt.datetime, file_name: str):
+    """INSERT INTO letter_events … SELECT: each stored letter (`among`) joined with the kinds of
+    event its columns call for, in letter order and then in `history_events` order, so the events
+    get their ids as if inserted letter by letter. One statement per batch: the database does it
+    in one go, while the next rows are read."""
+    e, letter = EVENTS.c, LETTERS.c
+    kinds = union_all(*(
+        select(literal(order, Integer).label("n"), literal(action, e.action.type).label("action"),
+               literal(to_status.value, e.to_status.type).label("to_status"))
+        for order, action, to_status, _ in _HISTORY
+    )).subquery("kinds")
+    n = kinds.c.n
+    new, assigned, accepted = (literal(s.value, e.from_status.type) for s in (LetterStatus.NEW, LetterStatus.ASSIGNED, LetterStatus.ACCEPTED))
+    after_assignment = case((letter.accepted_at.is_not(None), accepted), else_=assigned)
+    moment = literal(now, e.at.type)
+    query = (
+        select(
+            letter.id,
+            case((n == 2, letter.assigned_at), (n == 3, letter.accepted_at), (n == 4, letter.done_at), else_=moment),
+            literal(origin.actor_id, e.actor_id.type), literal(origin.kind, e.actor_kind.type),
+            literal(origin.chat_id, e.chat_id.type), kinds.c.action,
+            case(
+                (n == 2, new), (n == 3, assigned), (or_(n == 4, n == 5), after_assignment),
+                (n == 6, case((letter.assigned_at.is_not(None), assigned), else_=new)),
+                else_=literal(None, e.from_status.type),
+            ),
+            kinds.c.to_status,
+            case((n == 1, literal({"source": file_name}, e.detail.type)), else_=literal({}, e.detail.type)),
+        )
+        .select_from(LETTERS.join(kinds, or_(*(n == order if which is None else and_(n == order, which) for order, _, _, which in _HISTORY))))
+        .where(among)
+        .order_by(letter.id, n)
+    )
+    columns = ["letter_id", "at", "actor_id", "actor_kind", "chat_id", "action", "from_status", "to_status", "detail"]
+    return insert(EVENTS).from_select(columns, query)
+
+
+class LetterRows:
+    """A new letter's columns, as `letters.letter_values` gives them (with its id), for many letters:
+    what depends only on the times (deadlines, working days, on time) is worked out once per
+    distinct value, and the topics by one regular expression each."""
+
+    def __init__(self, rules: Rules, now: dt.datetime):
+        self.deadlines = rules.deadlines
+        self.now = now
+        self.topics = TopicFinder(rules.topics)
+        self._due: dict[tuple[dt.datetime, str | None], tuple[dt.date, dt.date, bool]] = {}
+        self._workdays: dict[tuple[dt.datetime, dt.datetime | None], int | None] = {}
+        self._on_time: dict[tuple[dt.datetime | None, dt.date], bool | None] = {}
+
+    def values(self, letter_id: int, record: LetterRecord) -> dict[str, Any]:
+        now = self.now
+        assigned_at, done_at = record.assigned_at, record.done_at
+        accept_due = due_date = handling_workdays = closed_on_time = None
+        due_estimated = False
+        if assigned_at is not None:
+            key = (assigned_at, record.type)
+            found = self._due.get(key)
+            if found is None:
+                deadlines = self.deadlines.for_assignment(assigned_at, record.type)
+                found = _keep(self._due, key, (deadlines.accept_due, deadlines.due_date, deadlines.estimated))
+            accept_due, due_date, due_estimated = found
+            span = (assigned_at, done_at)
+            handling_workdays = self._workdays.get(span, span)
+            if handling_workdays is span:
+                handling_workdays = _keep(self._workdays, span, self.deadlines.workdays_to_close(assigned_at, done_at))
+            closing = (done_at, due_date)
+            closed_on_time = self._on_time.get(closing, closing)
+            if closed_on_time is closing:
+                closed_on_time = _keep(self._on_time, closing, self.deadlines.on_time(done_at, due_date))
+        return {
+            "external_id": record.external_id, "title": record.title, "content": record.content,
+            "sender_name": record.sender_name, "sender_phone": record.sender_phone, "received_at": record.received_at,
+            # `_value_` is what `.value` returns, without the enum property's cost on every row.
+            "type": record.type, "tags": self.topics(record.title, record.content), "status": record.status._value_,
+            "unit_id": record.unit_id, "assigned_at": assigned_at, "accepted_at": record.accepted_at, "done_at": done_at,
+            "reply": record.reply, "invalid_reason": record.invalid_reason, "created_at": now, "updated_at": now,
+            "accept_due": accept_due, "due_date": due_date, "due_estimated": due_estimated, "extensions": 0,
+            "accepted_by": None, "closed_by": None, "return_reason": None, "handling_workdays": handling_workdays,
+            "closed_on_time": closed_on_time, "id": letter_id,
+        }
+
+
+def _keep(memo: dict, key: object, value: object) -> Any:
+    if len(memo) >= _REMEMBERED:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+class TopicFinder:
+    """`units.topics_of(f"{title}\\n{content}", topics)`, with one regular expression per topic (any
+    of its keywords, as plain text) and one for all of them to pass over letters of no topic."""
+
+    def __init__(self, topics: Mapping[str, tuple[str, ...]]):
+        self.patterns = [(topic, _any_of(keywords)) for topic, keywords in topics.items() if keywords]
+        self.any = _any_of([keyword for _, keywords in topics.items() for keyword in keywords]) if self.patterns else None
+
+    def __call__(self, title: str, content: str) -> list[str]:
+        if self.any is None:
+            return []
+        text = f"{title}\n{content}"
+        if self.any.search(text) is None:
+            return []
+        return [topic for topic, pattern in self.patterns if pattern.search(text)]
+
+
+def _any_of(keywords) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(keyword) for keyword in keywords))

@@ -145,30 +145,44 @@ def _file_rows(
     order = {column.name: position for position, column in enumerate(columns)}
     seen_ids: dict[str, int] = {}
 
+    plan = [(column.index, column.name) for column in columns]
     for line, cells, formulas in source:
-        if _is_blank(cells):
+        for cell in cells:  # _is_blank, inline: this loop runs for every row of a large file
+            if cell is not None and (not isinstance(cell, str) or cell.strip()):
+                break
+        else:
             continue
-        if _width(cells) > MAX_COLUMNS:
+        if len(cells) > MAX_COLUMNS and _width(cells) > MAX_COLUMNS:
             raise LetterFileError(ROW_TOO_LONG, {"line": line, "limit": MAX_COLUMNS})
         raw: dict[str, object] = {}
         problems: list[tuple[str, RowProblem]] = []
-        for column in columns:
-            value = cells[column.index] if column.index < len(cells) else None
-            if isinstance(value, str):
-                value = value.strip()
-            if column.index in formulas:
-                problems.append((column.name, RowProblem(line, column.written, FORMULA, {})))
-                value = None
-            raw[column.name] = value
+        width = len(cells)
+        if formulas:
+            for column in columns:
+                value = cells[column.index] if column.index < width else None
+                if isinstance(value, str):
+                    value = value.strip()
+                if column.index in formulas:
+                    problems.append((column.name, RowProblem(line, column.written, FORMULA, {})))
+                    value = None
+                raw[column.name] = value
+        else:
+            for index, name in plan:
+                value = cells[index] if index < width else None
+                raw[name] = value.strip() if isinstance(value, str) else value
 
         result = build_record(raw, tz=tz, resolver=resolver, now=now, history=True)
-        flagged = {name for name, _ in problems}
-        if not isinstance(result, LetterRecord):
-            problems.extend(
-                (error.field, _problem(line, error, by_field)) for error in result if error.field not in flagged
-            )
+        if problems or not isinstance(result, LetterRecord):
+            flagged = {name for name, _ in problems}
+            if not isinstance(result, LetterRecord):
+                problems.extend(
+                    (error.field, _problem(line, error, by_field)) for error in result if error.field not in flagged
+                )
+            key = _id_key(raw.get("external_id"))
+        else:
+            flagged = set()
+            key = result.external_id  # what _id_key gives for a row that passed
 
-        key = _id_key(raw.get("external_id"))
         if key is not None:
             first = seen_ids.get(key)
             if first is None:
