@@ -334,21 +334,12 @@ def _consistency(status, unit_id, received_at, assigned_at, accepted_at, done_at
         errors.append(FieldError("status", N_("does not fit the handling times given")))
     # Each handling time: not in the future, not before the one it follows.
     previous_name, previous = "received_at", received_at
-    if assigned_at is not None:
-        if _later(assigned_at, latest):
-            errors.append(FieldError("assigned_at", N_("is in the future")))
-        if previous is not None and assigned_at < previous:
-            errors.append(FieldError("assigned_at", N_("is earlier than {other}"), {"other": previous_name}))
-        previous_name, previous = "assigned_at", assigned_at
-    if accepted_at is not None:
-        if _later(accepted_at, latest):
-            errors.append(FieldError("accepted_at", N_("is in the future")))
-        if previous is not None and accepted_at < previous:
-            errors.append(FieldError("accepted_at", N_("is earlier than {other}"), {"other": previous_name}))
-        previous_name, previous = "accepted_at", accepted_at
-    if done_at is not None:
-        if _later(done_at, latest):
-            errors.append(FieldError("done_at", N_("is in the future")))
-        if previous is not None and done_at < previous:
-            errors.append(FieldError("done_at", N_("is earlier than {other}"), {"other": previous_name}))
+    for name, value in (("assigned_at", assigned_at), ("accepted_at", accepted_at), ("done_at", done_at)):
+        if value is None:
+            continue
+        if _later(value, latest):
+            errors.append(FieldError(name, N_("is in the future")))
+        if previous is not None and value < previous:
+            errors.append(FieldError(name, N_("is earlier than {other}"), {"other": previous_name}))
+        previous_name, previous = name, value
     return errors

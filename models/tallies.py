@@ -68,10 +68,15 @@ class Changes:
                 total[i] += sign * count
 
     def rows(self) -> list[dict]:
-        return [
-            {"day": day, "unit_id": unit_id, "due_date": due, **dict(zip(COUNTS, counts, strict=True))}
-            for (day, unit_id, due), counts in sorted(self.sums.items()) if any(counts)
-        ]
+        return _rows(self.sums.items())
+
+
+def _rows(sums) -> list[dict]:
+    """Table rows from (key, counts) pairs, in key order, leaving out all-zero counts."""
+    return [
+        {"day": day, "unit_id": unit_id, "due_date": due, **dict(zip(COUNTS, counts, strict=True))}
+        for (day, unit_id, due), counts in sorted(sums) if any(counts)
+    ]
 
 
 def upsert(dialect_name: str, rows: list[dict]):
@@ -171,8 +176,7 @@ async def rebuild_if_zone_changed(session: AsyncSession) -> bool:
         return False
     await session.execute(delete(LetterTally))
     expected = await from_letters(session, zone)
-    rows = [{"day": day, "unit_id": unit_id, "due_date": due, **dict(zip(COUNTS, counts, strict=True))}
-            for (day, unit_id, due), counts in sorted(expected.items())]
+    rows = _rows(expected.items())
     for start in range(0, len(rows), 10_000):
         await session.execute(*upsert(session.bind.dialect.name, rows[start:start + 10_000]))
     if recorded is None:
