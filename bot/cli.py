@@ -43,11 +43,17 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     move.add_argument("url", help=t("the new database, e.g. postgresql+asyncpg://user:password@host/mailbox"))
     backup = verbs.add_parser("backup", help=t("write a consistent copy of the database while the bot runs"))
     backup.add_argument("file", type=Path, help=t("where to write the copy"))
+    verbs.add_parser("demo", help=t("play the county's first quarter offline, on a simulated clock"))
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     configure_logging()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:  # needs no token, no .env and no network
+        from bot.demo import main as demo
+
+        return demo(argv[1:])
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -18,6 +18,7 @@ import re
 import secrets
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
@@ -196,6 +197,9 @@ class TelegramStandIn:
         self.webhook_posts: list[tuple[str, int, int]] = []  # (target, update_id, HTTP status)
         self._targets = itertools.count()
         self._webhook_tasks: set[asyncio.Task] = set()
+        # Watchers of what the bot sends (the demo's transcript), called as each message is recorded.
+        self.observers: list[Callable[[SentMessage], None]] = []
+        self.last_call = 0.0  # time.monotonic() of the bot's latest request
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -278,6 +282,10 @@ class TelegramStandIn:
         except TimeoutError:
             raise AssertionError(f"the bot sent nothing to chat {chat_id} within {timeout}s") from None
 
+    def unacknowledged(self) -> int:
+        """Updates the bot has not yet confirmed with a later getUpdates offset."""
+        return len(self._updates)
+
     def pending(self, chat_id: int) -> list[SentMessage]:
         """What the bot sent to a chat and the test has not read yet, without waiting."""
         queue = self._chat_queues[chat_id]
@@ -351,6 +359,7 @@ class TelegramStandIn:
         method = request.match_info["method"]
         params = await self._params(request)
         self.calls.append((method, params))
+        self.last_call = time.monotonic()
         fault = next((
             f for f in self.faults
             if f.method.lower() == method.lower() and (f.chat_id is None or str(f.chat_id) == str(params.get("chat_id")))
@@ -492,6 +501,8 @@ class TelegramStandIn:
     def _record(self, sent: SentMessage, message: dict) -> dict:
         self.messages[(sent.chat_id, sent.message_id)] = message
         self._chat_queues[sent.chat_id].put_nowait(sent)
+        for observer in self.observers:
+            observer(sent)
         return message
 
     def _new_message(self, chat: dict, params: dict) -> dict:
