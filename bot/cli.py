@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot.logs import configure_logging, hide_secrets
+from bot.logs import configure_logging, hide_secrets, secrets_of
 from bot.settings import Settings, SettingsError, load_settings
 from locales import Translator
 from models.db import Database
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, why in exc.problems:
             print(t("Setting {name} is not usable: {why}", name=name, why=why), file=sys.stderr)
         return 2
-    hide_secrets(settings.bot_token.get_secret_value(), settings.intake_token.get_secret_value() if settings.intake_token else None)
+    hide_secrets(*secrets_of(settings))
     t = Translator(settings.language)
     args = parser(t).parse_args(argv)
     verb = args.verb or "run"
@@ -325,7 +325,11 @@ async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
 
 
 async def _bot_username(settings: Settings) -> str | None:
-    bot = Bot(settings.bot_token.get_secret_value(), base_url=settings.telegram_api_base_url)
+    from telegram.request import HTTPXRequest
+
+    # Through the same proxy as the bot, or a county behind one would get no link.
+    request = HTTPXRequest(proxy=settings.telegram_proxy) if settings.telegram_proxy else None
+    bot = Bot(settings.bot_token.get_secret_value(), base_url=settings.telegram_api_base_url, request=request)
     try:
         async with bot:
             return bot.username

@@ -44,3 +44,22 @@ def hide_secrets(*secrets: str | None, logger: logging.Logger | None = None) -> 
             current.secrets = sorted({*current.secrets, *(s for s in secrets if s and len(s) >= 8)}, key=len, reverse=True)
         else:
             handler.setFormatter(RedactingFormatter(current, sorted((s for s in secrets if s), key=len, reverse=True)))
+
+
+def secrets_of(settings) -> list[str]:
+    """Everything in the settings that must not reach a log: the tokens, the webhook's secret, and
+    the passwords inside the database and proxy URLs (SQLAlchemy and httpx errors may quote them)."""
+    from urllib.parse import unquote, urlsplit
+
+    values = [settings.bot_token.get_secret_value()]
+    for secret in (settings.intake_token, settings.webhook_secret):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    for url in (settings.database_url, settings.telegram_proxy):
+        try:
+            password = urlsplit(url).password if url else None
+        except ValueError:
+            password = None
+        if password:
+            values += [password, unquote(password)]
+    return values

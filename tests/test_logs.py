@@ -79,3 +79,24 @@ async def test_a_running_bot_logs_no_token(bot, captured):
     text = stream.getvalue()
     assert "Bad Gateway" in text and "Traceback" in text, text
     assert token not in text
+
+
+def test_the_webhook_secret_and_url_passwords_are_secrets_too(captured):
+    from bot.logs import secrets_of
+    from bot.settings import Settings
+
+    settings = Settings(
+        _env_file=None, bot_token="123456789:AAF-secret-token-value-abcdefghijk", intake_token="intake-token-0123456789",
+        webhook_secret="webhook-secret-abcdef", database_url="postgresql+asyncpg://mailbox:pg%40pass-word-42@db/mailbox",
+        telegram_proxy="socks5://user:proxy-pass-word-7@127.0.0.1:1080",
+    )
+    _, _, stream = captured
+    hide_secrets(*secrets_of(settings))
+    logging.getLogger("mailbox.test").error(
+        "could not connect to %s via %s (secret %s, password %s)",
+        settings.database_url, settings.telegram_proxy, "webhook-secret-abcdef", "pg@pass-word-42",
+    )
+    text = stream.getvalue()
+    for secret in ("webhook-secret-abcdef", "pg%40pass-word-42", "pg@pass-word-42", "proxy-pass-word-7"):
+        assert secret not in text, text
+    assert text.count(HIDDEN) >= 4 and "db/mailbox" in text
