@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
-from telegram import Bot
-from telegram.error import TelegramError
 
 from bot.logs import configure_logging, hide_secrets, secrets_of
 from bot.settings import Settings, SettingsError, load_settings
@@ -211,14 +209,13 @@ async def _invite(settings: Settings, t: Translator, who: str) -> int:
 
 async def _import(settings: Settings, t: Translator, path: Path) -> int:
     """Exit 0 when the file was imported, 1 when it was refused (nothing stored)."""
-    from handlers.imports import report_lines
-    from models.importer import import_file
+    from models.importer import import_file, report_lines
     from models.letters import Origin
 
     if not path.is_file():
         print(t("No such file: {file}", file=path), file=sys.stderr)
         return 2
-    services = await _open_database(settings)
+    services = await _open_for_import(settings)
     try:
         async with services.db.transaction() as session:
             report = await import_file(
@@ -231,6 +228,27 @@ async def _import(settings: Settings, t: Translator, path: Path) -> int:
     for line in report_lines(report, t):
         print(line, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
+
+
+async def _open_for_import(settings: Settings):
+    """`_open_database` for the import verb: the same steps as `bot.app.prepare_database`, less the
+    units' routing profiles (an import does not route), and without importing `bot.app`, which
+    loads Telegram's library and every handler (the report code with openpyxl among them): most of
+    a second of a large import's time, before the first row is read."""
+    from bot.runtime import Services
+    from models.holidays import load_overrides
+    from models.units import build_resolver, read_units_file, sync_units
+
+    services = Services(settings=settings, db=Database(settings.database_url, settings.tz))
+    specs = read_units_file(settings.units_file)
+    await services.db.migrate()
+    async with services.db.transaction() as session:
+        await sync_units(session, specs)
+    await services.db.tune()
+    async with services.db.reading() as session:
+        services.resolver = await build_resolver(session)
+        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
+    return services
 
 
 async def _rate(settings: Settings, t: Translator, target: str, period_text: str) -> int:
@@ -325,6 +343,8 @@ async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
 
 
 async def _bot_username(settings: Settings) -> str | None:
+    from telegram import Bot
+    from telegram.error import TelegramError
     from telegram.request import HTTPXRequest
 
     # Through the same proxy as the bot, or a county behind one would get no link.

@@ -14,34 +14,12 @@ from telegram.ext import MessageHandler, filters
 from handlers.context import BotContext
 from handlers.render import chunks, esc
 from locales import Translator
-from models.importer import ImportReport, import_file
+from models.importer import ImportReport, import_file, report_lines  # report_lines: with the report, for the CLI
 from models.letters import Origin
 from models.permissions import Action, can
 
 SHOWN_PROBLEMS = 30
 SUFFIXES = (".csv", ".xlsx")
-
-
-def report_lines(report: ImportReport, t: Translator) -> list[str]:
-    """The answer to an import, as plain lines (the CLI prints them; chat escapes them)."""
-    if report.file_error is not None:
-        error = report.file_error
-        return [t("{file} was not imported: {reason}.", file=report.file_name, reason=t(error.message, **error.values))]
-    if report.problems:
-        lines = [t(
-            "{file} was not imported: {rejected} rows have problems, so nothing was stored. Correct them and send the file again.",
-            file=report.file_name, rejected=report.rejected,
-        )]
-        lines += [problem_line(p, t) for p in report.problems]
-        return lines
-    return [t(
-        "{file}: {imported} letters imported, {skipped} already known and skipped, 0 rows rejected.",
-        file=report.file_name, imported=report.imported, skipped=report.skipped,
-    )]
-
-
-def problem_line(problem, t: Translator) -> str:
-    return t("line {line}, {column}: {reason}", line=problem.line, column=problem.column, reason=t(problem.message, **problem.values))
 
 
 def problems_csv(report: ImportReport, t: Translator) -> bytes:

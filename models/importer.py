@@ -25,26 +25,28 @@ import asyncio
 import datetime as dt
 import gc
 import re
-import time
+import sqlite3
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, and_, any_, bindparam, case, insert, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import tallies
 from models.db import (
-    SQLITE_RETURNING,
     DriverStatement,
     RowConverter,
+    _sqlite_rows_per_statement,
+    _sqlite_values_sql,
     insert_converted,
     reserve_ids,
     sqlite_driver,
-    sqlite_insert_returning,
-    sqlite_run,
 )
 from models.letter_file import LetterFileError, RowProblem, read_letter_file
 from models.letter_input import LetterRecord
@@ -53,9 +55,15 @@ from models.outbox import Kind, admin_chat_ids, enqueue, unit_chat_ids
 from models.tables import Letter, LetterEvent, LetterStatus
 from models.unit_resolver import UnitResolver
 
+if TYPE_CHECKING:
+    from locales import Translator
+
 BATCH = 2000
-_PAUSE_EVERY = 128  # rows read between turns for the batch being written
-_SQLITE_PAUSE = 0.00005  # seconds
+_PAUSE_EVERY = 128  # rows read between turns of the event loop while a batch is being written
+# While importing, a thread that wants Python's lock gets it within this many seconds (default 5 ms):
+# aiosqlite's thread needs it briefly around every statement, and would otherwise wait for the
+# reading to let go of it (see _Writer).
+_SWITCH_INTERVAL = 0.0005
 _REMEMBERED = 50_000  # distinct times (or pairs of them) whose deadlines an import keeps at hand
 
 LETTERS = Letter.__table__
@@ -82,6 +90,29 @@ class ImportReport:
         return self.file_error is None and not self.problems
 
 
+def report_lines(report: ImportReport, t: Translator) -> list[str]:
+    """The answer to an import, as plain lines (the CLI prints them; chat escapes them, see
+    handlers.imports)."""
+    if report.file_error is not None:
+        error = report.file_error
+        return [t("{file} was not imported: {reason}.", file=report.file_name, reason=t(error.message, **error.values))]
+    if report.problems:
+        lines = [t(
+            "{file} was not imported: {rejected} rows have problems, so nothing was stored. Correct them and send the file again.",
+            file=report.file_name, rejected=report.rejected,
+        )]
+        lines += [problem_line(p, t) for p in report.problems]
+        return lines
+    return [t(
+        "{file}: {imported} letters imported, {skipped} already known and skipped, 0 rows rejected.",
+        file=report.file_name, imported=report.imported, skipped=report.skipped,
+    )]
+
+
+def problem_line(problem, t: Translator) -> str:
+    return t("line {line}, {column}: {reason}", line=problem.line, column=problem.column, reason=t(problem.message, **problem.values))
+
+
 async def import_file(
     session: AsyncSession, rules: Rules, path: Path, origin: Origin, now: dt.datetime, *,
     tz: dt.tzinfo, resolver: UnitResolver, display_name: str | None = None,
@@ -96,9 +127,12 @@ async def import_file(
     # once the import is over.
     collecting = gc.isenabled()
     gc.disable()
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(min(switching, _SWITCH_INTERVAL))
     try:
         return await _import(session, rules, path, origin, now, tz=tz, resolver=resolver, report=report)
     finally:
+        sys.setswitchinterval(switching)
         if collecting:
             gc.enable()
 
@@ -151,11 +185,12 @@ class _Writer:
     the foreground, what needs the session: the rate tallies, the counts, the units' cards.
 
     PostgreSQL works in a process of its own. SQLite works in aiosqlite's thread, which needs
-    Python's lock to take a statement and to hand its answer back; this thread, busy reading,
-    lets go of the lock for every read from the file but takes it straight back, so the other
-    never gets it. There the statements go straight to the driver, one round trip each
-    (`db.sqlite_run`), and the reading pauses for a fraction of a millisecond now and then while
-    they are under way: SQLite runs each statement without the lock, side by side with the reading."""
+    Python's lock for every call it takes, every statement it binds and every step it returns
+    from, while this thread, busy reading, holds the lock but for a moment now and then (see
+    _SWITCH_INTERVAL). So on SQLite a whole batch is one call in that thread (`_write_sqlite`):
+    its few statements and nothing else, no rows coming back (an INSERT … RETURNING hands back
+    each row by a step of its own); SQLite runs each statement without the lock, side by side
+    with the reading."""
 
     def __init__(self, session: AsyncSession, rules: Rules, origin: Origin, now: dt.datetime, report: ImportReport):
         self.session, self.origin, self.now, self.report = session, origin, now, report
@@ -170,7 +205,7 @@ class _Writer:
             else LETTERS.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
         )
         self._events: Any = _events_statement(self._among, origin, now, report.file_name)
-        self._driver: Any = None  # SQLite (with RETURNING): the aiosqlite connection under the session
+        self._driver: Any = None  # SQLite: the aiosqlite connection under the session
         self._next_id: int | None = None  # SQLite: the next free id (see _reserve)
         self._pending: asyncio.Future | None = None
         self._batch: tuple[list[int], list[dict[str, Any]], list[LetterRecord]] | None = None
@@ -180,18 +215,15 @@ class _Writer:
         return self._pending is not None and not self._pending.done()
 
     async def pause(self) -> None:
-        """Let the batch being written go on: on SQLite a moment without Python's lock for
-        aiosqlite's thread (a blocking sleep: the event loop's own waits are whole milliseconds),
-        then a turn of the event loop."""
-        if self.sqlite:
-            time.sleep(_SQLITE_PAUSE)
+        """A turn of the event loop: asyncpg's writing goes on, the bot answers others meanwhile."""
         await asyncio.sleep(0)
 
     async def store(self, records: list[LetterRecord]) -> None:
         await self.settle()
-        if self.sqlite and SQLITE_RETURNING and self._driver is None:
+        if self.sqlite and self._driver is None:
             self._driver = await sqlite_driver(self.session)
-            self._events = DriverStatement(self._events, self.dialect)
+            if self._driver is not None:
+                self._events = DriverStatement(self._events, self.dialect)
         ids = await self._reserve(len(records))
         rows = [self.rows.values(letter_id, record) for letter_id, record in zip(ids, records, strict=True)]
         self._batch = (ids, rows, records)
@@ -210,10 +242,14 @@ class _Writer:
         Letters already stored (same external id) are skipped by the unique index itself: a lookup
         first would scan a table whose statistics do not know about this import's own rows."""
         if self._driver is not None:
-            inserted = await sqlite_insert_returning(self._driver, LETTERS, COLUMNS, stored, self.dialect, "external_id")
-            if inserted:
-                await sqlite_run(self._driver, self._events.sql, self._events.parameters(self._among_values(ids)))
-            return inserted
+            per_statement = _sqlite_rows_per_statement(COLUMNS)
+            statements = [
+                (_sqlite_values_sql(LETTERS, COLUMNS, self.dialect, "external_id", len(chunk)), chunk)
+                for chunk in (stored[start:start + per_statement] for start in range(0, len(stored), per_statement))
+            ]
+            events = (self._events.sql, self._events.parameters(self._among_values(ids)))
+            inserted = await _in_sqlite_thread(self._driver, _write_sqlite, statements, ids, events)
+            return ids if inserted is None else inserted
         count = await insert_converted(self.session, LETTERS, COLUMNS, stored, "external_id")
         connection = await self.session.connection()
         if count == len(ids):
@@ -256,6 +292,32 @@ class _Writer:
         if chats is None:
             chats = self.unit_chats[unit_id] = list(await unit_chat_ids(self.session, unit_id))
         return chats
+
+
+async def _in_sqlite_thread(driver: Any, work, *args) -> Any:
+    """`work(connection, *args)` in aiosqlite's thread, on the sqlite3 connection under `driver`, as
+    one call (aiosqlite runs each of its own calls the same way; `_execute` is how it queues one,
+    as SQLAlchemy's adapter queues its own). Driver errors come out as SQLAlchemy's, as from a
+    session."""
+    try:
+        return await driver._execute(work, driver._conn, *args)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(getattr(work, "__name__", ""), None, exc, sqlite3.Error) from exc
+
+
+def _write_sqlite(connection: sqlite3.Connection, statements: list[tuple[str, list[tuple]]], ids: list[int], events: tuple[str, tuple]) -> list[int] | None:
+    """In aiosqlite's thread: a batch's letters (multi-row INSERTs that leave out stored external
+    ids), then their events. Returns the ids that went in, or None for all of them."""
+    before = connection.total_changes
+    for sql, rows in statements:
+        connection.execute(sql, tuple(chain.from_iterable(rows)))
+    inserted = None
+    if connection.total_changes - before != len(ids):  # some were stored already
+        inserted = [row[0] for row in connection.execute(
+            "SELECT id FROM letters WHERE id BETWEEN ? AND ? ORDER BY id", (ids[0], ids[-1]))]
+    if inserted is None or inserted:
+        connection.execute(*events)
+    return inserted
 
 
 # `letters.history_events`, as rows to join with the letters: (order, action, to status, which letters).

@@ -19,9 +19,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz.distance import OSA
 
 _NOISE = re.compile(r"[\s·・.,，。、'\"“”‘’()（）\-_]+")
@@ -58,6 +57,10 @@ def normalize(text: str) -> str:
 @lru_cache(maxsize=4096)
 def _pinyin(label: str) -> tuple[str, str, tuple[str, ...]]:
     """Toneless pinyin, initials and syllables of a label: 八仙镇 → ("baxianzhen", "bxz", (…))."""
+    # pypinyin takes most of a second to load its dictionaries: only when a name is not found by its
+    # characters (an import of 100,000 letters by exact unit names never needs it).
+    from pypinyin import Style, lazy_pinyin
+
     syllables = tuple(s.lower() for s in lazy_pinyin(label, style=Style.NORMAL, errors="default") if s)
     return "".join(syllables), "".join(s[0] for s in syllables), syllables
 
@@ -95,10 +98,24 @@ def _typo_budget(length: int) -> int:
 @dataclass(frozen=True)
 class _Label:
     text: str
-    pinyin: str
-    initials: str
-    syllables: tuple[str, ...]
     unit: UnitRef
+
+    @cached_property
+    def _sound(self) -> tuple[str, str, tuple[str, ...]]:
+        """Worked out on first need (see _pinyin)."""
+        return _pinyin(self.text)
+
+    @property
+    def pinyin(self) -> str:
+        return self._sound[0]
+
+    @property
+    def initials(self) -> str:
+        return self._sound[1]
+
+    @property
+    def syllables(self) -> tuple[str, ...]:
+        return self._sound[2]
 
 
 class UnitResolver:
@@ -109,7 +126,7 @@ class UnitResolver:
             for label in dict.fromkeys((unit.name, *unit.aliases)):
                 text = normalize(label)
                 if text:
-                    self._labels.append(_Label(text, *_pinyin(text), unit))
+                    self._labels.append(_Label(text, unit))
         self._by_id = {u.id: u for u in self.units}
         self._answers: dict[str, Resolution] = {}  # imports ask for the same few names many times
 

@@ -282,9 +282,14 @@ async def test_the_bulk_import_stores_what_the_general_path_stores(database_url,
     await compare_with_the_general_path(database_url, tmp_path, monkeypatch)
 
 
-async def test_without_insert_returning_sqlite_goes_through_sqlalchemy(tmp_path, monkeypatch):
-    monkeypatch.setattr(models.importer, "SQLITE_RETURNING", False)
+async def test_sqlite_through_sqlalchemy_stores_the_same(tmp_path, monkeypatch):
+    """The statements PostgreSQL gets, through the session, on SQLite too: the same as the general path."""
+    monkeypatch.setattr(models.importer, "sqlite_driver", _no_driver)
     await compare_with_the_general_path(f"sqlite+aiosqlite:///{tmp_path}/old.db", tmp_path, monkeypatch)
+
+
+async def _no_driver(session):
+    return None
 
 
 async def compare_with_the_general_path(database_url, tmp_path, monkeypatch):
