@@ -8,12 +8,19 @@ marks the update handled after PTB's process_update (which has run the handlers 
 the error handler that answered the person). At start, updates stored but never marked (the
 process died in between) are handled again; on PostgreSQL only those older than a few minutes,
 since a younger one may be in the hands of another instance right now.
+
+The database going away (PostgreSQL restarting, down for a while) is waited out, never reported:
+the store is tried until it succeeds (the poller asks Telegram for nothing more meanwhile, so
+nothing unstored is acknowledged; a webhook post is answered only once it is stored); an update
+whose handling the outage interrupted is handled again from the start once the database is back,
+instead of telling the person it failed; and the handled mark is tried until it is written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 
 from sqlalchemy import delete, select
@@ -23,9 +30,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from telegram import Update
 from telegram.ext import Application
 
+from models.db import database_unreachable, until_reachable
 from models.tables import InboxUpdate
 
 log = logging.getLogger(__name__)
+RERUNS = 5  # times an update is handled again after the database went away under it
 IN_FLIGHT = dt.timedelta(minutes=5)  # PostgreSQL: younger unhandled updates may be another instance's
 KEEP_HANDLED = dt.timedelta(days=2)  # long enough to recognise Telegram delivering one again
 
@@ -37,7 +46,12 @@ class InboxQueue(asyncio.Queue):
     application: Application | None = None
 
     async def put(self, item) -> None:
-        if isinstance(item, Update) and self.application is not None and not await self._store(item):
+        # Tried until stored, whatever the error: raising would end PTB's polling task for good
+        # (its retry loop catches only Telegram's errors), and returning would let the poller
+        # acknowledge an update we do not have.
+        if isinstance(item, Update) and self.application is not None and not await until_reachable(
+            lambda: self._store(item), f"storing update {item.update_id}", any_error=True,
+        ):
             log.info("update %s arrived again; already taken", item.update_id)
             return
         await super().put(item)
@@ -55,18 +69,60 @@ class InboxQueue(asyncio.Queue):
 
 
 class InboxApplication(Application):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # update id → whether the database went away while it was handled; an update is here
+        # while such an error may still be taken for an interruption (see process_error)
+        self._interrupted: dict[int, bool] = {}
+
     async def process_update(self, update: object) -> None:
-        await super().process_update(update)
-        if isinstance(update, Update) and isinstance(self.update_queue, InboxQueue):
-            services = self.bot_data["services"]
-            now = services.now()
-            async with services.db.engine.begin() as connection:
-                if connection.dialect.name == "postgresql":  # losing this mark in a server crash only replays the update
-                    await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                await connection.execute(sql_update(InboxUpdate).where(
-                    InboxUpdate.bot_id == self.bot.id, InboxUpdate.update_id == update.update_id).values(handled_at=now))
-                if update.update_id % PRUNE_EVERY == 0:
-                    await connection.execute(forget_old(now))
+        if not (isinstance(update, Update) and isinstance(self.update_queue, InboxQueue)):
+            await super().process_update(update)
+            return
+        services = self.bot_data["services"]
+        key = update.update_id
+        for attempt in itertools.count():
+            if attempt < RERUNS:  # the last time, an error goes to the error handler as any other
+                self._interrupted[key] = False
+            try:
+                await super().process_update(update)
+            finally:
+                interrupted = self._interrupted.pop(key, False)
+            if not interrupted:
+                break
+            # Its unit of work was rolled back, so it is handled again, from the start, once the
+            # database answers. (Two narrow exceptions: the connection breaking in the COMMIT
+            # itself, when the rerun finds the change made and says so; and a handler that had
+            # already spoken before the database went away, which speaks again. Handlers commit
+            # before they speak, so that is a prompt or a progress note, never a false answer.)
+            log.warning("update %s: the database went away while it was handled; handling it again once it is back", key)
+            if not await services.db.reachable(lambda: self.running):
+                log.warning("update %s stays stored unhandled: the bot is stopping; it is handled at the next start", key)
+                return
+        try:
+            await until_reachable(lambda: self._mark_handled(update), f"marking update {key} handled")
+        except Exception:
+            # Raising here would end PTB's update fetcher, and with it all handling.
+            log.exception("update %s was handled but could not be marked; it is handled again at the next start", key)
+
+    async def process_error(self, update: object | None, error: Exception, job=None, coroutine=None) -> bool:
+        if isinstance(update, Update) and update.update_id in self._interrupted and database_unreachable(error):
+            # Not the person's doing, and no reason to tell them it failed: process_update
+            # handles the update again. True stops the other handlers, as ApplicationHandlerStop.
+            self._interrupted[update.update_id] = True
+            return True
+        return await super().process_error(update, error, job, coroutine)
+
+    async def _mark_handled(self, update: Update) -> None:
+        services = self.bot_data["services"]
+        now = services.now()
+        async with services.db.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # losing this mark in a server crash only replays the update
+                await connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            await connection.execute(sql_update(InboxUpdate).where(
+                InboxUpdate.bot_id == self.bot.id, InboxUpdate.update_id == update.update_id).values(handled_at=now))
+            if update.update_id % PRUNE_EVERY == 0:
+                await connection.execute(forget_old(now))
 
 
 PRUNE_EVERY = 500  # updates

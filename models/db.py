@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
+import logging
+import socket
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from alembic import command
@@ -31,6 +34,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # TIMEZONE's default
@@ -46,6 +50,78 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+# The database going away ---------------------------------------------------------------------
+# PostgreSQL restarting, failing over or cut off. pool_pre_ping replaces pooled connections that
+# died while idle; what was running on one, or tries to connect while the server is down, fails.
+# Where giving up would lose or repeat something (an update acknowledged to Telegram unstored, a
+# sent message not recorded), the work is waited through instead: `until_reachable`.
+
+RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0)  # seconds between tries; then the last, for as long as it takes
+_T = TypeVar("_T")
+
+
+@lru_cache(maxsize=1)
+def _postgres_unreachable() -> tuple[type[BaseException], ...]:
+    try:
+        from asyncpg import exceptions
+    except ImportError:  # an SQLite-only installation
+        return ()
+    # class 08 (connection exceptions), and the server shutting down or not yet accepting
+    return (exceptions.PostgresConnectionError, exceptions.CannotConnectNowError,
+            exceptions.AdminShutdownError, exceptions.CrashShutdownError)
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """The database could not be reached, or dropped the connection, so the same work may succeed
+    as it is once it is back. Not errors in what was asked (a constraint, a statement), nor
+    SQLite's busy (its busy timeout has waited already), nor anyone else's network errors (a
+    Telegram error caused by a refused connection is not the database's)."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        # SQLAlchemy's error → the adapter's → the driver's
+        return any(_cut_off(cause) for cause in (error.orig, getattr(error.orig, "__cause__", None)) if cause is not None)
+    return _cut_off(error)  # connecting: the driver's error, as it is
+
+
+_NETWORK_ERRNOS = frozenset({errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EHOSTUNREACH})
+
+
+def _cut_off(error: BaseException) -> bool:
+    # refused, reset, a connect that timed out, no such host, no route
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    if isinstance(error, OSError) and (
+        error.errno in _NETWORK_ERRNOS
+        or (error.errno is None and str(error).startswith("Multiple exceptions:"))  # asyncio: every address of the host refused
+    ):
+        return True
+    return isinstance(error, _postgres_unreachable())
+
+
+async def until_reachable(
+    action: Callable[[], Awaitable[_T]], what: str, *, keep_trying: Callable[[], bool] = lambda: True,
+    any_error: bool = False,
+) -> _T:
+    """`action()`, again from the start for as long as the database is unreachable (and
+    `keep_trying()`); another error is raised at once, or with `any_error` retried too (logged
+    with its traceback). `action` must be a whole unit of work: a transaction, all or nothing."""
+    attempt = 0
+    while True:
+        try:
+            return await action()
+        except Exception as exc:
+            unreachable = database_unreachable(exc)
+            if not (unreachable or any_error) or not keep_trying():
+                raise
+            if not unreachable:
+                log.exception("%s failed; trying again", what)
+            elif attempt % 10 == 0:  # a line every ~15 s of an outage, not one per try
+                log.warning("%s: the database is unreachable (%r); trying again until it is back", what, exc)
+        await asyncio.sleep(RETRY_PAUSES[min(attempt, len(RETRY_PAUSES) - 1)])
+        attempt += 1
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -104,6 +180,21 @@ class Database:
         async with self.sessions() as session, session.begin():
             await session.connection(execution_options={READONLY: True})
             yield session
+
+    async def reachable(self, keep_trying: Callable[[], bool] = lambda: True) -> bool:
+        """Waits until the database answers (True), or `keep_trying()` says stop (False)."""
+
+        async def ping() -> None:
+            async with self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+
+        try:
+            await until_reachable(ping, "waiting for the database", keep_trying=keep_trying)
+        except Exception as exc:
+            if database_unreachable(exc):
+                return False
+            raise
+        return True
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision, and the rate tallies to this zone. Instances

@@ -6,6 +6,10 @@ claimed again once its lease runs out, by any instance; on SQLite, where only on
 at once at the next start. A person may rarely see a notice twice (killed between Telegram's answer
 and the commit), but never miss one. Telegram's refusals (blocked bot, bad request) are
 final and logged; outages and timeouts are retried with a growing pause.
+
+The database going away is waited out: a row whose send Telegram answered is recorded once the
+database is back (else its lease would run out and it would go again), and a row that could not
+even be rendered goes back to waiting instead of failing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bot.runtime import Services
 from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
+from models.db import database_unreachable, until_reachable
 from models.faults import crash_point
 from models.handling import person_name
 from models.letters import unit_name
@@ -93,8 +98,11 @@ class Delivery:
         while True:
             try:
                 delivered = await self.deliver_pending()
-            except Exception:  # the loop must outlive a bad row or a database hiccup
-                log.exception("outbox delivery failed; retrying")
+            except Exception as exc:  # the loop must outlive a bad row or a database hiccup
+                if database_unreachable(exc):
+                    log.warning("outbox delivery waits: the database is unreachable (%r)", exc)
+                else:
+                    log.exception("outbox delivery failed; retrying")
                 delivered = 0
             if delivered:
                 continue
@@ -165,6 +173,10 @@ class Delivery:
             await self._finish(row, OutboxState.FAILED if final else OutboxState.PENDING, sent, error=str(exc), retry_in=pause)
             return
         except Exception as exc:  # anything else must not leave the row (and the loop) stuck
+            if database_unreachable(exc):  # rendering needs the database; nothing was sent
+                log.warning("outbox %s waits: the database is unreachable (%r)", row.id, exc)
+                await self._finish(row, OutboxState.PENDING, sent, error=repr(exc)[:500], retry_in=dt.timedelta(seconds=1))
+                return
             log.exception("outbox %s (%s to %s) could not be delivered", row.id, row.kind, row.chat_id)
             await self._finish(row, OutboxState.FAILED, sent, error=repr(exc)[:500])
             return
@@ -194,11 +206,20 @@ class Delivery:
         self, row: Outbox, state: str, sent: list, *, error: str | None = None,
         retry_in: dt.timedelta | None = None, unreachable: bool = False,
     ) -> None:
+        # Until the database takes it: what Telegram already has must be recorded, not sent again.
+        await until_reachable(lambda: self._record(row, state, sent, error, retry_in, unreachable), f"outbox {row.id}: recording it {state}")
+        if unreachable and row.chat_id != 0:
+            self.unreachable.add(row.chat_id)
+        if state == OutboxState.PENDING:
+            self.wake()
+
+    async def _record(
+        self, row: Outbox, state: str, sent: list, error: str | None, retry_in: dt.timedelta | None, unreachable: bool,
+    ) -> None:
         now = self.services.now()
         async with self.services.db.transaction() as session:
             if unreachable and row.chat_id not in self.unreachable and row.chat_id != 0:
                 # Once per chat: the admins learn it, and we stop trying until the person writes.
-                self.unreachable.add(row.chat_id)
                 session.add(UnreachableChat(chat_id=row.chat_id, since=now, error=(error or "")[:500]))
                 admins = [a for a in await admin_chat_ids(session, self.services.rules.admin_ids) if a != row.chat_id]
                 enqueue(session, admins, Kind.UNREACHABLE, payload={"chat": row.chat_id, "error": (error or "")[:200]})
@@ -211,8 +232,6 @@ class Delivery:
             for chat_id, message_id, purpose, letter_ids in sent:
                 if purpose:
                     remember(session, letter_ids, chat_id, message_id, purpose, now)
-        if state == OutboxState.PENDING:
-            self.wake()
 
     # ---- rendering ------------------------------------------------------------------------
 
