@@ -21,6 +21,7 @@ from handlers import (
     invite,
     lang,
     newletter,
+    people,
     rates,
     reading,
     reminders,
@@ -30,7 +31,7 @@ from handlers import (
 )
 
 # The /new conversation comes first: while it runs, its steps take the admin's text.
-FEATURES = (newletter, start, lang, units, invite, groups, imports, dispatch, handling, reading, reminders, rates, reports)
+FEATURES = (newletter, start, lang, units, invite, people, groups, imports, dispatch, handling, reading, reminders, rates, reports)
 
 
 def register(application: Application) -> None:

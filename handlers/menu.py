@@ -48,6 +48,7 @@ COMMANDS: tuple[MenuCommand, ...] = (
     MenuCommand("holidays", N_("The working-day calendar"), frozenset({Role.ADMIN, Role.LEADER})),
     MenuCommand("units", N_("Towns and departments, with their liaisons"), MEMBERS),
     MenuCommand("invite", N_("Invite a liaison, a leader or an admin"), ADMINS, N_("<unit>|leader|admin")),
+    MenuCommand("remove", N_("Take a person's access away"), ADMINS, N_("<person>")),
     MenuCommand("bind", N_("Bind this group to a unit"), frozenset({Role.ADMIN, Role.LIAISON}), N_("[unit]"), in_groups=True),
     MenuCommand("unbind", N_("Unbind this group from its unit"), frozenset({Role.ADMIN, Role.LIAISON}), in_groups=True),
     MenuCommand("lang", N_("Language: 中文 or English"), MEMBERS, "zh|en"),

@@ -223,3 +223,55 @@ async def unbind_chat(session: AsyncSession, chat_id: int) -> int | None:
 
 async def chat_unit(session: AsyncSession, chat_id: int) -> Unit | None:
     return await session.scalar(select(Unit).join(UnitChat, UnitChat.unit_id == Unit.id).where(UnitChat.chat_id == chat_id))
+
+
+class Removal(enum.StrEnum):
+    REMOVED = "removed"
+    NOT_ALLOWED = "not_allowed"  # only admins remove people
+    NO_ROLE = "no_role"  # nothing to take away
+    BOOTSTRAP = "bootstrap"  # ADMIN_IDS admins stay admins; only the operator changes that
+    YOURSELF = "yourself"  # an admin who removes themselves could lock the centre out by accident
+
+
+@dataclass(frozen=True)
+class RemovalResult:
+    outcome: Removal
+    member: Member | None = None
+    role: Role | None = None
+    unit_name: str | None = None
+
+
+async def find_members(session: AsyncSession, text: str, admin_ids: frozenset[int]) -> list[Member]:
+    """The members with a role (ADMIN_IDS admins always have one) that `text` names: a Telegram
+    id, an @username, or the name /units shows (whole, or else every name containing it)."""
+    text = text.strip()
+    query = select(Member).where(Member.role.is_not(None) | Member.telegram_id.in_(admin_ids)).order_by(Member.id)
+    if text.lstrip("-").isdigit():
+        return list((await session.scalars(query.where(Member.telegram_id == int(text)))).all())
+    if text.startswith("@"):
+        return list((await session.scalars(query.where(Member.username == text[1:]))).all())
+    members = list((await session.scalars(query)).all())
+    exact = [m for m in members if m.full_name == text]
+    return exact or [m for m in members if text and text in m.full_name]
+
+
+async def remove_member(session: AsyncSession, actor: Actor, telegram_id: int, admin_ids: frozenset[int]) -> RemovalResult:
+    """Takes a member's role and unit away: they become a stranger, who sees no letter. The row
+    stays, so the letters' history still names who did what."""
+    from models.permissions import Action, can
+
+    if not can(actor, Action.INVITE):
+        return RemovalResult(Removal.NOT_ALLOWED)
+    if telegram_id in admin_ids:
+        return RemovalResult(Removal.BOOTSTRAP)
+    if telegram_id == actor.telegram_id:
+        return RemovalResult(Removal.YOURSELF)
+    member = await session.scalar(select(Member).where(Member.telegram_id == telegram_id).with_for_update())
+    if member is None or member.role is None:
+        return RemovalResult(Removal.NO_ROLE, member)
+    role = Role(member.role)
+    unit_name = await session.scalar(select(Unit.name).where(Unit.id == member.unit_id)) if member.unit_id else None
+    member.role = None
+    member.unit_id = None
+    await session.flush()
+    return RemovalResult(Removal.REMOVED, member, role, unit_name)

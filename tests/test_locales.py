@@ -88,7 +88,7 @@ def test_lang_arguments():
 def test_markup_characters_only_where_the_code_escapes_them():
     """Replies use HTML: a message with < or & must be one the code passes through esc()
     (usage lines) — anything else would be refused by Telegram."""
-    escaped_at_use = {"<unit>|leader|admin", "<id> <reason>", "[unit]", "<id>", "<id> <reply>", "<id> <days> <reason>", "<id> [unit]", "[unit|镇|部门] [period]", "[period]"}
+    escaped_at_use = {"<unit>|leader|admin", "<id> <reason>", "[unit]", "<id>", "<id> <reply>", "<id> <days> <reason>", "<id> [unit]", "[unit|镇|部门] [period]", "[period]", "<person>"}
     for language in LANGUAGES:
         for message in catalog(language):
             if not message.id:

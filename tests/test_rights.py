@@ -132,6 +132,7 @@ READS: list[tuple[str, dict[str, Outcome]]] = [
     ("/invite 八仙镇", each(admins=see("?start=", "八仙镇"), others=no(NO_INVITE))),
     ("/invite leader", each(admins=see("?start="), others=no(NO_INVITE))),
     ("/invite admin", each(admins=see("?start="), others=no(NO_INVITE))),
+    ("/remove", each(admins=see("用法：/remove"), others=no(ADMIN_ONLY))),
     ("/bind", each(others=see("/bind"))),  # private: "send it in the group"
     ("/unbind", each(others=see("/unbind"))),
 ]
@@ -149,6 +150,7 @@ REFUSED_CHANGES: list[tuple[str, dict[str, Outcome]]] = [
     ("/reopen {a} 重新办理", {"leader": no(ADMIN_ONLY), "a": no(ADMIN_ONLY), "b": no(ADMIN_ONLY)}),
     ("/remind", {"leader": no(ADMIN_ONLY), "a": no(ADMIN_ONLY), "b": no(ADMIN_ONLY)}),
     ("/new", {"leader": no(ADMIN_ONLY), "a": no(ADMIN_ONLY), "b": no(ADMIN_ONLY)}),
+    ("/remove 7103", {"leader": no(ADMIN_ONLY), "a": no(ADMIN_ONLY), "b": no(ADMIN_ONLY)}),
 ]
 
 # Buttons pressed with forged callback data, all about letter A (or its pending extension request
@@ -170,6 +172,8 @@ FORGED: list[tuple[str, dict[str, str]]] = [
     ("invite:u:{unit_b}", {"leader": STALE, "a": STALE, "b": STALE}),
     ("bind:u:{unit_b}", {"leader": STALE, "a": STALE, "b": STALE}),  # in private; in the group see below
     ("reply:letter:{a}", {"leader": STALE, "b": STALE}),  # nothing was waiting to be placed
+    ("member:remove:7104", {"leader": ADMIN_ONLY, "a": ADMIN_ONLY, "b": ADMIN_ONLY}),  # 7104: liaison b
+    ("member:ask:7104", {"leader": ADMIN_ONLY, "a": ADMIN_ONLY, "b": ADMIN_ONLY}),
     ("lang:en", {}),  # a member may choose their language; only the stranger presses it
     ("lang:xx", {"leader": STALE, "a": STALE, "b": STALE}),
     ("letter:done:{a}; DROP TABLE letters", {"leader": STALE, "a": STALE, "b": STALE}),
@@ -614,11 +618,15 @@ async def test_invitation_codes_are_unguessable_single_use_and_expire(bot):
 
 
 async def test_bootstrap_admins_cannot_be_locked_out(bot, http):
-    """No chat command removes or demotes anyone (see test_every_command_and_button_is_in_the_matrix);
-    what could — an invitation opened by mistake, a member row changed or deleted — leaves an
-    ADMIN_IDS admin an admin."""
+    """/remove refuses ADMIN_IDS admins (and anyone removing themselves); what else could — an
+    invitation opened by mistake, a member row changed or deleted — leaves an ADMIN_IDS admin an
+    admin."""
     invited = bot.person(7401, "李科长")
     await join(bot, invited, "admin")
+    invited.send(f"/remove {ADMIN_ID}")
+    refusal = await expect(invited, "ADMIN_IDS")
+    answer = await invited.answer_to(invited.press(refusal, f"member:remove:{ADMIN_ID}"))  # forged
+    assert "ADMIN_IDS" in answer["text"], answer
     liaison_code = await invitation(bot, "八仙镇", by=invited)
     leader_code = await invitation(bot, "leader", by=invited)
     for code in (liaison_code, leader_code):
@@ -646,8 +654,8 @@ async def test_bootstrap_admins_cannot_be_locked_out(bot, http):
 
 
 def test_every_command_and_button_is_in_the_matrix():
-    """A new command or button must come with its row here. There is no command that removes or
-    demotes a member."""
+    """A new command or button must come with its row here. /remove is the one command that takes
+    a member's role away (tests/test_people.py); nothing else removes or demotes."""
     from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler
 
     def flatten(handlers):
@@ -662,7 +670,7 @@ def test_every_command_and_button_is_in_the_matrix():
     registered = [h for feature in (*FEATURES, buttons) for h in flatten(feature.handlers())]
     commands = {name for h in registered if isinstance(h, CommandHandler) for name in h.commands}
     assert commands == {c.name for c in COMMANDS} | {"cancel", "skip"}  # /cancel, /skip: steps of /new
-    assert not {"remove", "kick", "ban", "demote", "revoke", "delete", "role"} & commands
+    assert not {"kick", "ban", "demote", "revoke", "delete", "role"} & commands
     tried = {text.split()[0].lstrip("/") for text, _ in READS + REFUSED_CHANGES}
     assert {c.name for c in COMMANDS} <= tried, {c.name for c in COMMANDS} - tried
 

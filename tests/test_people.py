@@ -1,0 +1,102 @@
+"""/remove: a liaison who changed jobs loses access at once; the letters' history keeps their name;
+ADMIN_IDS admins and the admin themselves cannot be removed; a new invitation brings them back."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models.tables import Member
+from tests.conftest import ADMIN_ID, expect, greet, join, post_letter
+
+STRANGER = "请向县信息中心管理员索取邀请链接"
+
+
+async def role_of(bot, telegram_id: int) -> tuple[str | None, int | None]:
+    async with bot.services.db.reading() as session:
+        row = (await session.execute(select(Member.role, Member.unit_id).where(Member.telegram_id == telegram_id))).one()
+    return row.role, row.unit_id
+
+
+async def test_a_removed_liaison_sees_nothing_and_can_be_invited_again(bot, http):
+    admin, liaison = bot.admin, bot.person(8101, "李梅")
+    await greet(admin)
+    await join(bot, liaison, "八仙镇")
+    letter = await post_letter(http, unit="八仙镇")
+    card = await expect(liaison, f"#{letter['id']}", kind="message")
+    liaison.press(card, card.button("签收"))
+    await expect(liaison, "签收人：李梅", kind="edit")
+
+    admin.send("/remove 李梅")
+    confirm = await expect(admin, "确认移除李梅（八仙镇联络员）")
+    callback = admin.press(confirm, confirm.button("确认移除"))
+    assert "已移除" in (await admin.answer_to(callback))["text"]
+    assert "已移除李梅（八仙镇联络员）" in (await expect(admin, "已移除李梅", kind="message")).text
+    assert "撤销您使用领导信箱的权限" in (await expect(liaison, "撤销")).text
+    assert await role_of(bot, liaison.id) == (None, None)
+    menu = bot.api.commands_for({"type": "chat", "chat_id": liaison.id})
+    assert [c["command"] for c in menu] == ["start"]
+
+    # Nothing of the unit's letters any more: commands, the card's buttons, a reply to the card.
+    liaison.send(f"/letter {letter['id']}")
+    assert STRANGER in (await liaison.receive()).text
+    answer = await liaison.answer_to(liaison.press(card, card.button("办结")))
+    assert "邀请链接" in answer["text"]
+    liaison.send("路灯修好了", reply_to=card)
+    assert STRANGER in (await liaison.receive()).text
+    # The history still says who signed for it.
+    admin.send(f"/letter {letter['id']}")
+    assert "李梅（私聊）：签收" in (await expect(admin, "办理记录")).text
+
+    await join(bot, liaison, "八仙镇")  # a new invitation works as for anyone
+    assert (await role_of(bot, liaison.id))[0] == "liaison"
+
+
+async def test_the_admin_chooses_among_namesakes_and_may_keep(bot):
+    admin = bot.admin
+    await greet(admin)
+    first, second = bot.person(8201, "王伟"), bot.person(8202, "王伟")
+    await join(bot, first, "八仙镇")
+    await join(bot, second, "leader")
+    admin.send("/remove 王伟")
+    choice = await expect(admin, "有多人")
+    assert {label for label, _ in choice.buttons} == {"王伟 · 八仙镇联络员", "王伟 · 县领导"}
+    admin.press(choice, choice.button("县领导"))
+    confirm = await expect(admin, "确认移除王伟（县领导）")
+    assert "未作任何更改" in (await admin.answer_to(admin.press(confirm, confirm.button("取消"))))["text"]
+    assert await role_of(bot, second.id) == ("leader", None)
+
+    admin.send(f"/remove {first.id}")  # by Telegram id
+    confirm = await expect(admin, "确认移除王伟（八仙镇联络员）")
+    admin.press(confirm, confirm.button("确认移除"))
+    await expect(admin, "已移除王伟", kind="message")
+    assert (await role_of(bot, first.id))[0] is None
+    admin.send(f"/remove {first.id}")  # no role any more: nobody to remove
+    assert "没有找到" in (await expect(admin, "没有找到")).text
+    callback = admin.press(confirm, confirm.button("确认移除"))  # the old confirmation, pressed again
+    assert "已经没有任何身份" in (await admin.answer_to(callback))["text"]
+
+
+async def test_nobody_removes_themselves_or_an_admin_ids_admin(bot):
+    admin, invited = bot.admin, bot.person(8301, "李科长")
+    await greet(admin)
+    await join(bot, invited, "admin")
+    invited.send("/remove 李科长")
+    confirm = await expect(invited, "确认移除", kind="message")
+    assert "不能移除自己" in (await invited.answer_to(invited.press(confirm, confirm.button("确认移除"))))["text"]
+    invited.send(f"/remove {ADMIN_ID}")
+    assert "ADMIN_IDS" in (await expect(invited, "ADMIN_IDS")).text  # refused at once, no confirmation
+    # and a forged confirmation:
+    assert "ADMIN_IDS" in (await invited.answer_to(invited.press(confirm, f"member:remove:{ADMIN_ID}")))["text"]
+    assert (await role_of(bot, invited.id))[0] == "admin"
+
+    # The bootstrap admin may remove the invited one, who then may remove nobody.
+    admin.send("/remove 李科长")
+    confirm = await expect(admin, "确认移除李科长")
+    admin.press(confirm, confirm.button("确认移除"))
+    await expect(admin, "已移除李科长", kind="message")
+    invited.send(f"/remove {ADMIN_ID}")
+    assert STRANGER in (await expect(invited, STRANGER)).text
+    admin.send("/remove 没有这个人")
+    assert "没有找到与“没有这个人”相符的人员" in (await expect(admin, "没有找到")).text
+    admin.send("/remove")
+    assert "用法：/remove" in (await expect(admin, "用法")).text
