@@ -40,6 +40,9 @@ STATUS_WORDS = {
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Lone surrogates: JSON may carry them ("\ud800"), UTF-8 cannot, so neither driver can store them.
+# Replaced, not removed: removing could join what was apart, and U+FFFD shows where text was lost.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,14 @@ class LetterRecord:
 
 def clean_text(value: str) -> str:
     """NFC, no control or bidi-override characters (they break messages and can disguise text),
-    line ends as \\n, no surrounding blanks."""
+    line ends as \\n, no surrounding blanks, lone surrogates as U+FFFD: what is left can be encoded
+    in UTF-8 and stored by both databases (PostgreSQL refuses NUL, and no driver encodes a
+    surrogate)."""
     if value.isprintable():
-        # The common case, in one pass: line ends and every character _CONTROL removes are
-        # unprintable, and NFC neither makes nor removes such characters.
+        # The common case, in one pass: line ends, surrogates and every character _CONTROL removes
+        # are unprintable, and NFC neither makes nor removes such characters.
         return unicodedata.normalize("NFC", value).strip()
-    value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
+    value = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", value)).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", value).strip()
 
 
@@ -88,11 +93,12 @@ _DATE_FORMS = (
 def parse_datetime(value: object, tz: ZoneInfo) -> dt.datetime | None:
     """ISO 8601 (with or without a zone) and the usual office forms: 2019-03-05 10:00,
     2019/3/5 10:00, 2019年3月5日, 2019年3月5日 10时30分. Without a zone the time is in `tz`.
-    Returns None when the value is not a date."""
+    Returns None when the value is not a date, or is a time no database can store (see
+    _storable)."""
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=tz)
+        return _storable(value if value.tzinfo else value.replace(tzinfo=tz))
     if isinstance(value, dt.date):
-        return dt.datetime.combine(value, dt.time(), tzinfo=tz)
+        return _storable(dt.datetime.combine(value, dt.time(), tzinfo=tz))
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -103,16 +109,29 @@ def parse_datetime(value: object, tz: ZoneInfo) -> dt.datetime | None:
     except ValueError:
         parsed = None
     if parsed is not None:
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+        return _storable(parsed if parsed.tzinfo else parsed.replace(tzinfo=tz))
     for form in _DATE_FORMS:
         match = form.match(text)
         if match:
             parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
             try:
-                return dt.datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"], tzinfo=tz)
+                return _storable(dt.datetime(parts["y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"], tzinfo=tz))
             except ValueError:
                 return None
     return None
+
+
+def _storable(value: dt.datetime) -> dt.datetime | None:
+    """None for a time with no UTC equivalent (early on 0001-01-01 east of UTC, late on 9999-12-31
+    west of it): times are stored in UTC, and Python's datetime ends there. Such a time is no more
+    a date than 2019-02-30, and is refused with the same words."""
+    if 1 < value.year < 9999:  # every other year: no offset (under a day) reaches past either end
+        return value
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return value
 
 
 def _text(raw: Mapping[str, object], name: str, errors: list[FieldError], *, required: bool = False) -> str | None:
