@@ -16,8 +16,9 @@ after every scenario, so a write path that forgets the tallies cannot go unnotic
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, event, inspect, select
@@ -67,8 +68,26 @@ class Changes:
             for i, count in enumerate(found[1]):
                 total[i] += sign * count
 
+    def add_many(self, rows: Iterable[Mapping]) -> None:
+        """`add` for each of many rows (dicts with at least SOURCE_COLUMNS): each distinct set of
+        their source values is worked out once (a bulk load repeats the same few), rows in no rate
+        passed over first."""
+        repeated = Counter(map(_source, filter(_counted, rows)))
+        for values, times in repeated.items():
+            key, counts = contribution(dict(zip(SOURCE_COLUMNS, values, strict=True)), self.zone)  # type: ignore[misc]
+            total = self.sums[key]
+            for i, count in enumerate(counts):
+                total[i] += times * count
+
     def rows(self) -> list[dict]:
         return _rows(self.sums.items())
+
+
+_source = itemgetter(*SOURCE_COLUMNS)
+
+
+def _counted(row: Mapping) -> bool:
+    return row["unit_id"] is not None and row["status"] in COUNTED
 
 
 def _rows(sums) -> list[dict]:
@@ -92,10 +111,7 @@ def upsert(dialect_name: str, rows: list[dict]):
 async def add_rows(session: AsyncSession, rows: Iterable[Mapping]) -> None:
     """After a bulk insert of letter rows (dicts with at least SOURCE_COLUMNS)."""
     changes = Changes(session.info[ZONE_INFO_KEY])
-    add = changes.add
-    for row in rows:
-        if row["unit_id"] is not None and row["status"] in COUNTED:  # most of a bulk load's work is skipping
-            add(row)
+    changes.add_many(rows)
     if written := changes.rows():
         await session.execute(*upsert(session.bind.dialect.name, written))
 

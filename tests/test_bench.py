@@ -57,3 +57,53 @@ async def test_the_load_test_runs_small():
     assert load.asked > 0 and load.answered == load.asked
     assert not load.errors and not load.closed_twice and not load.drift
     assert {"close by reply", "/rate", "import"} <= set(load.percentiles())
+
+
+async def test_the_bulk_load_stores_what_sqlalchemy_stores(database_url):
+    """The generator's fast load (converted rows, indexes rebuilt, no journal, COPY) gives the
+    letters, indexes and tallies that plain inserts through SQLAlchemy give."""
+    from sqlalchemy import delete, insert, text
+
+    from bench.generate import COLUMNS, letter_rows
+    from models import tallies
+    from models.tables import LetterTally, Unit
+    from models.units import read_topics
+
+    today, count = dt.date(2026, 11, 30), 700
+    kept = [c for c in COLUMNS if c not in ("created_at", "updated_at")]  # when the rows were made
+    db = Database(database_url)
+
+    async def stored() -> tuple[list, set]:
+        async with db.reading() as session:
+            connection = await session.connection()
+            letters = [tuple(r) for r in (await connection.exec_driver_sql(
+                f"SELECT {', '.join(kept)} FROM letters ORDER BY external_id")).all()]  # noqa: S608
+            index_query = ("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'letters'" if db.engine.dialect.name == "sqlite"
+                           else "SELECT indexname FROM pg_indexes WHERE tablename = 'letters'")
+            indexes = set((await connection.exec_driver_sql(index_query)).scalars().all())
+            assert await tallies.drift(session) == {}
+        return letters, indexes
+
+    try:
+        await db.migrate()
+        async with db.reading() as session:
+            before = (await stored())[1]
+        await fill(db, DEFAULT_UNITS_FILE, count, today=today, seed=3)
+        fast, indexes = await stored()
+        assert len(fast) == count and indexes == before
+        if db.engine.dialect.name == "sqlite":
+            async with db.reading() as session:
+                assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+
+        async with db.transaction() as session:
+            await session.execute(delete(Letter))
+            await session.execute(delete(LetterTally))
+            unit_ids = list((await session.scalars(select(Unit.id).order_by(Unit.position))).all())
+            for rows in letter_rows(unit_ids, list(read_topics(DEFAULT_UNITS_FILE)), count, today, 3):
+                await session.execute(insert(Letter.__table__), rows)
+                await tallies.add_rows(session, rows)
+        general, _ = await stored()
+    finally:
+        await db.dispose()
+    assert fast == general
+    assert {row[kept.index("status")] for row in fast} == {"new", "assigned", "accepted", "done", "returned", "invalid"}
