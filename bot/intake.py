@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from bot.runtime import Services
 from locales import Translator
+from models.db import database_unreachable
 from models.letter_input import build_record, clean_text
 from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
 from models.periods import EXAMPLES, PeriodError, parse_period
@@ -23,6 +24,7 @@ from models.stats import report
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 SERVICES = web.AppKey("services", Services)
+RETRY_AFTER_SECONDS = 30
 
 
 def _error(status: int, message: str, **extra) -> web.Response:
@@ -31,7 +33,9 @@ def _error(status: int, message: str, **extra) -> web.Response:
 
 @web.middleware
 async def _json_errors(request: web.Request, handler):
-    """Under /api/, a path or a method the API does not have is answered in JSON too."""
+    """Under /api/, a path or a method the API does not have is answered in JSON too; so is a
+    database outage: 503 with Retry-After, so the website sends the letter again (nothing was
+    stored, and a repeat with the same external_id is never stored twice)."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -39,6 +43,14 @@ async def _json_errors(request: web.Request, handler):
             raise
         t = Translator(request.app[SERVICES].settings.language)
         return _error(exc.status, t("The intake API has no {method} {path}.", method=request.method, path=request.path[:100]))
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        log.warning("intake %s %s: the database is unreachable (%r)", request.method, request.path[:100], exc)
+        t = Translator(request.app[SERVICES].settings.language)
+        response = _error(503, t("The database is unavailable for a moment; nothing was stored. Please try again shortly."))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
 
 @web.middleware

@@ -8,6 +8,7 @@ import logging
 from telegram.ext import Application, ContextTypes
 
 from bot.runtime import SERVICES_KEY, Services
+from models.db import until_reachable
 from scheduler.sweep import SweepResult, claim_scheduled_run, sweep
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,12 @@ async def scheduled_sweep(services: Services, trigger: str) -> SweepResult | Non
 
 
 async def _daily(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await scheduled_sweep(context.application.bot_data[SERVICES_KEY], "schedule")
+    # A database outage at nine must not cost the day's reminders: the run is one transaction, so
+    # it is tried again until the database answers (or the bot stops).
+    await until_reachable(
+        lambda: scheduled_sweep(context.application.bot_data[SERVICES_KEY], "schedule"),
+        "the daily sweep", keep_trying=lambda: context.application.running,
+    )
 
 
 async def start_schedule(application: Application, services: Services) -> None:

@@ -135,3 +135,37 @@ async def test_long_content_is_shortened_not_refused(bot, http):
     assert response.status == 201
     card = await bot.admin.receive()
     assert len(card.text) < 4096 and "已截断" in card.text
+
+
+def unreachable():
+    """What SQLAlchemy raises when the database server refuses the connection."""
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("connect", None, ConnectionRefusedError(111, "Connection refused"))
+
+
+async def test_a_database_outage_is_a_503_to_retry_and_stores_nothing(bot, http, monkeypatch):
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def down():
+        raise unreachable()
+        yield  # pragma: no cover
+
+    real_transaction, real_reading = bot.services.db.transaction, bot.services.db.reading
+    monkeypatch.setattr(bot.services.db, "transaction", down)
+    monkeypatch.setattr(bot.services.db, "reading", down)
+    body = {"external_id": "OUT-1", "title": "停电", "content": "全村停电", "received_at": "2026-11-27T10:00:00+08:00"}
+    response = await http.post("/api/letters", json=body, headers=AUTH)
+    assert response.status == 503 and response.headers["Retry-After"] == "30"
+    assert "没有保存" in (await response.json())["error"]
+    response = await http.get("/api/letters?external_id=OUT-1", headers=AUTH)
+    assert response.status == 503
+    assert (await http.get("/healthz")).status == 503
+
+    monkeypatch.setattr(bot.services.db, "transaction", real_transaction)
+    monkeypatch.setattr(bot.services.db, "reading", real_reading)
+    async with bot.services.db.reading() as session:
+        assert await session.scalar(select(func.count()).select_from(Letter)) == 0
+    response = await http.post("/api/letters", json=body, headers=AUTH)  # the website's retry
+    assert response.status == 201

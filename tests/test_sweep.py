@@ -222,3 +222,34 @@ async def test_monday_ranking_and_december_calendar_reminder(bot, http, county):
     assert "2027" in (await expect(admin, "放假安排")).text
     at(bot, "2026-12-08")
     assert not (await scheduled_sweep(bot.services, "schedule")).ranking
+
+
+async def test_the_nine_oclock_sweep_waits_out_a_database_outage(bot, http, county, monkeypatch):
+    """The JobQueue's own callback: a database that refuses connections at nine delays the day's
+    reminders, it does not cancel them."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import OperationalError
+
+    from scheduler.jobs import _daily
+
+    ids = await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    at(bot, "2026-12-10")
+    real = bot.services.db.transaction
+    refusals = []
+    runs_before = await count(bot, SweepRun)
+
+    def flaky():
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise OperationalError("connect", None, ConnectionRefusedError(111, "Connection refused"))
+        return real()
+
+    monkeypatch.setattr(bot.services.db, "transaction", flaky)
+    await _daily(SimpleNamespace(application=bot.app))
+    monkeypatch.setattr(bot.services.db, "transaction", real)
+    assert len(refusals) == 2
+    assert await count(bot, SweepRun) == runs_before + 1
+    await settle(bot)
+    assert f"#{ids[0]}" in (await expect(county["a1"], "办理提醒")).text
