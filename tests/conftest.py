@@ -184,3 +184,11 @@ async def post_letter(http, **fields) -> dict:
     response = await http.post("/api/letters", json=body, headers=AUTH)
     assert response.status in (200, 201), await response.text()
     return await response.json()
+
+
+def write_letters_csv(path, rows: int, prefix: str) -> None:
+    """A large import file of new letters (Chinese headers), ids `{prefix}0`, `{prefix}1`, …"""
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("编号,标题,内容,来信时间\n")
+        for i in range(rows):
+            handle.write(f"{prefix}{i},来信{i},内容{i},2026-11-{1 + i % 27:02d} 09:00\n")

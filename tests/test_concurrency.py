@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from models import tallies
 from models.tables import Letter
-from tests.conftest import AUTH, expect
+from tests.conftest import AUTH, expect, write_letters_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 async def test_the_bot_the_intake_api_and_a_cli_import_write_at_once(bot, http, database_url, tmp_path):
     rows = 20_000
     source = tmp_path / "来信.csv"
-    with source.open("w", encoding="utf-8") as handle:
-        handle.write("编号,标题,内容,来信时间\n")
-        for i in range(rows):
-            handle.write(f"C{i},来信{i},内容{i},2026-11-{1 + i % 27:02d} 09:00\n")
+    write_letters_csv(source, rows, "C")
     environment = {**os.environ, "BOT_TOKEN": bot.api.token, "DATABASE_URL": database_url, "LANGUAGE": "zh_CN"}
     importing = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "import", str(source), cwd=ROOT, env=environment,

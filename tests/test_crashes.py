@@ -23,7 +23,7 @@ from models.faults import CRASH_ENV
 from models.letters import Origin, assign
 from models.outbox import enqueue_notice
 from models.tables import InboxUpdate, Letter, LetterEvent, Member, Nudge, Outbox, Unit
-from tests.conftest import ADMIN_ID, Clock, make_settings
+from tests.conftest import ADMIN_ID, Clock, make_settings, write_letters_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 LIAISON = 610_001
@@ -170,10 +170,7 @@ async def test_killed_in_the_middle_of_the_sweep_nothing_is_half_recorded(stand_
 async def test_killed_in_the_middle_of_an_import_nothing_is_stored_and_a_rerun_stores_all(stand_in, database_url, tmp_path):
     rows = 150_000
     source = tmp_path / "来信.csv"
-    with source.open("w", encoding="utf-8") as handle:
-        handle.write("编号,标题,内容,来信时间\n")
-        for i in range(rows):
-            handle.write(f"K{i},来信{i},内容{i},2026-11-{1 + i % 27:02d} 09:00\n")
+    write_letters_csv(source, rows, "K")
     db = Database(database_url)
     await db.migrate()
     importing = await start_bot(stand_in, database_url, None, "import", str(source))
