@@ -254,14 +254,21 @@ def write_import_csv(path: Path, rows: int) -> None:
             writer.writerow([f"I{i}", f"标题{i}", f"内容{i}", f"2019-02-{day:02d} 09:00", "八仙镇", f"2019-02-{day:02d} 10:00", "2019-03-01 10:00", "已办"])
 
 
-def import_rate(folder: Path, rows: int) -> tuple[float, float]:
+def import_rate(folder: Path, rows: int) -> tuple[float, float, float]:
     """Rows per second: `python -m bot import` (a real process, on a fresh database) against a bare
-    sqlite3 executemany of the same rows into the same table."""
-    source = folder / "import.csv"
+    sqlite3 executemany of the same rows into the same table; and the seconds the same command
+    takes for a file of one row (starting, opening the database, exiting)."""
+    source, one = folder / "import.csv", folder / "one.csv"
     write_import_csv(source, rows)
+    write_import_csv(one, 1)
     database = folder / "import.db"
     env = {**os.environ, "BOT_TOKEN": "123:" + "a" * 30, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
     subprocess.run([sys.executable, "-m", "bot", "units"], env=env, cwd=ROOT, check=True, capture_output=True)  # migrate first
+    one_env = {**env, "DATABASE_URL": f"sqlite+aiosqlite:///{folder}/one.db"}
+    subprocess.run([sys.executable, "-m", "bot", "units"], env=one_env, cwd=ROOT, check=True, capture_output=True)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bot", "import", str(one)], env=one_env, cwd=ROOT, check=True, capture_output=True)
+    overhead = time.perf_counter() - start
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "bot", "import", str(source)], env=env, cwd=ROOT, capture_output=True, text=True)
     ours = time.perf_counter() - start
@@ -280,7 +287,7 @@ def import_rate(folder: Path, rows: int) -> tuple[float, float]:
         )
         connection.commit()
         baseline = time.perf_counter() - start
-    return rows / ours, rows / baseline
+    return rows / ours, rows / baseline, overhead
 
 
 async def sweep_time(url: str, units: int, letters: int) -> tuple[float, int, int]:
@@ -409,8 +416,9 @@ async def measure(letters: int, repeat: int, postgres: str | None, folder: Path)
             rss = peak_rss_after_report(url)
             figures.append(Figure("peak RSS of the bot after /report", rss, None, "MB", "< 250 MB", rss < 250))
         await db.dispose()
-    ours, bare = import_rate(folder, min(100_000, max(letters // 10, 2_000)))
-    figures.append(Figure("import through `python -m bot import`", ours, bare, "rows/s", "≥ 20,000 rows/s and ≥ 0.5× bare", ours >= 20_000 and ours >= 0.5 * bare))
+    ours, bare, overhead = import_rate(folder, min(100_000, max(letters // 10, 2_000)))
+    figures.append(Figure("import through `python -m bot import`", ours, bare, "rows/s", "≥ 20,000 rows/s and ≥ 0.5× bare", ours >= 20_000 and ours >= 0.5 * bare,
+                          f"the command with a one-row file (start, migrate check, exit) {overhead * 1000:.0f} ms"))
     open_letters = min(100_000, max(letters // 10, 2_000))
     for units in (36, 3_600):
         elapsed, result_digests, queued = await sweep_time(f"sqlite+aiosqlite:///{folder}/sweep{units}.db", units, open_letters)

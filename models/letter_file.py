@@ -146,6 +146,7 @@ def _file_rows(
     seen_ids: dict[str, int] = {}
 
     plan = [(column.index, column.name) for column in columns]
+    reach = max(index for index, _ in plan) + 1  # rows at least this wide have every column
     for line, cells, formulas in source:
         for cell in cells:  # _is_blank, inline: this loop runs for every row of a large file
             if cell is not None and (not isinstance(cell, str) or cell.strip()):
@@ -154,10 +155,12 @@ def _file_rows(
             continue
         if len(cells) > MAX_COLUMNS and _width(cells) > MAX_COLUMNS:
             raise LetterFileError(ROW_TOO_LONG, {"line": line, "limit": MAX_COLUMNS})
-        raw: dict[str, object] = {}
         problems: list[tuple[str, RowProblem]] = []
         width = len(cells)
-        if formulas:
+        if not formulas and width >= reach:  # the common case, in one expression
+            raw = {name: value.strip() if isinstance(value, str) else value for index, name in plan for value in (cells[index],)}
+        elif formulas:
+            raw = {}
             for column in columns:
                 value = cells[column.index] if column.index < width else None
                 if isinstance(value, str):
@@ -167,6 +170,7 @@ def _file_rows(
                     value = None
                 raw[column.name] = value
         else:
+            raw = {}
             for index, name in plan:
                 value = cells[index] if index < width else None
                 raw[name] = value.strip() if isinstance(value, str) else value
@@ -195,7 +199,18 @@ def _file_rows(
             problems.sort(key=lambda item: order.get(item[0], len(order)))  # stable: file column order
             yield FileRow(line, None, tuple(problem for _, problem in problems))
         else:
-            yield FileRow(line, result, ())
+            yield _passed(line, result)
+
+
+_new = object.__new__
+
+
+def _passed(line: int, record: LetterRecord) -> FileRow:
+    """`FileRow(line, record, ())` without the frozen dataclass's field-by-field __init__ (it runs
+    for every row of a large file); tests pin the two as equal."""
+    row = _new(FileRow)
+    row.__dict__.update(line=line, record=record, problems=())
+    return row
 
 
 def _header(cells: Sequence[object]) -> list[_Column]:

@@ -417,3 +417,49 @@ def test_the_future_moves_with_now(resolver):
         for now, future in ((NOW, True), (NOW + dt.timedelta(hours=3), False), (NOW, True)):
             result = build_record(raw, tz=TZ, resolver=resolver, now=now)
             assert isinstance(result, list) == future
+
+
+def test_a_passed_row_made_without_init_is_the_row(resolver):
+    from models.letter_file import FileRow, _passed
+
+    record = next(iter(record_variety(resolver)))
+    fast, slow = _passed(7, record), FileRow(7, record, ())
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.line = 8
+
+
+def test_rows_narrower_than_the_header_read_as_before(tmp_path, resolver):
+    """A row that stops early (no cells for the last columns) and one with every cell: the wide
+    rows take the one-expression path, the short ones the cell-by-cell one; both mean the same."""
+    from models.letter_file import read_letter_file
+
+    path = tmp_path / "short.csv"
+    path.write_text("title,received_at,unit,assigned_at\n 甲 ,2019-03-05, 八仙镇 ,2019-03-05 10:00\n乙,2019-03-05\n", encoding="utf-8")
+    rows = list(read_letter_file(path, tz=TZ, resolver=resolver, now=NOW))
+    assert [row.record.title for row in rows] == ["甲", "乙"]
+    assert rows[0].record.unit_id == resolver.resolve("八仙镇").unit.id and rows[0].record.status == LetterStatus.ASSIGNED
+    assert rows[1].record.unit_id is None and rows[1].record.status == LetterStatus.NEW
+
+
+def test_tallies_of_many_rows_are_the_sum_of_each_row():
+    """Changes.add_many (each distinct set of values once) against Changes.add row by row."""
+    import random
+
+    zone = ZoneInfo("America/New_York")  # a zone with summer time: the same instant, another day
+    rng = random.Random(5)
+    instants = [dt.datetime(2026, 3, 8, hour, tzinfo=dt.UTC) for hour in range(0, 24, 5)]
+    rows = []
+    for _ in range(600):
+        when = rng.choice(instants)
+        rows.append({
+            "unit_id": rng.choice((None, 1, 2)), "received_at": rng.choice((when, when.astimezone(TZ))),
+            "status": rng.choice(("new", "assigned", "accepted", "done", "returned", "invalid", LetterStatus.DONE)),
+            "due_date": rng.choice((None, dt.date(2026, 3, 12))), "closed_on_time": rng.choice((None, True, False)),
+            "handling_workdays": rng.choice((None, 0, 3)),
+        })
+    one_by_one, many = tallies.Changes(zone), tallies.Changes(zone)
+    for row in rows:
+        one_by_one.add(row)
+    many.add_many(rows)
+    assert many.rows() == one_by_one.rows() and many.rows()
