@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -57,9 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        t = Translator("zh_CN")
+        t = Translator("en" if os.environ.get("LANGUAGE", "").lower().startswith("en") else "zh_CN")
         for name, why in exc.problems:
-            print(t("Setting {name} is not usable: {why}", name=name, why=why), file=sys.stderr)
+            if why == "missing":
+                print(t("Setting {name} is not set: put it in .env (see .env.example) or the environment.", name=name), file=sys.stderr)
+            else:
+                print(t("Setting {name} is not usable: {why}", name=name, why=why), file=sys.stderr)
+        if ("BOT_TOKEN", "missing") in exc.problems:
+            print(t("No token yet? `python -m bot demo` shows the bot at work without one, offline."), file=sys.stderr)
         return 2
     hide_secrets(*secrets_of(settings))
     t = Translator(settings.language)
