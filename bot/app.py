@@ -16,15 +16,13 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 import handlers
 from bot.inbox import InboxApplication, InboxQueue, replay_unhandled
 from bot.intake import IntakeServer
-from bot.runtime import SERVICES_KEY, Services, system_clock
+from bot.runtime import SERVICES_KEY, Services, prepare_database, system_clock
 from bot.settings import Settings
 from handlers.context import BotContext
 from handlers.menu import publish_default_menus, publish_member_menu
 from locales import language_for
 from models.db import Database
-from models.holidays import load_overrides
 from models.people import actor_for, members_with_roles
-from models.units import build_resolver, read_units_file, sync_units, unit_profiles
 from scheduler.delivery import Delivery
 from scheduler.jobs import start_schedule
 
@@ -68,19 +66,6 @@ def build_application(
 
 def services_of(application: Application) -> Services:
     return application.bot_data[SERVICES_KEY]
-
-
-async def prepare_database(services: Services) -> None:
-    """Migrate, make the units follow UNITS_FILE, and build the resolver from them."""
-    specs = read_units_file(services.settings.units_file)
-    await services.db.migrate()
-    async with services.db.transaction() as session:
-        await sync_units(session, specs)
-    await services.db.tune()
-    async with services.db.reading() as session:
-        services.resolver = await build_resolver(session)
-        services.unit_profiles = await unit_profiles(session)
-        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
 
 
 async def _publish_menus(application: Application) -> None:

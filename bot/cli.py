@@ -172,12 +172,11 @@ def _period(t: Translator, text: str, today):
         return None
 
 
-async def _open_database(settings: Settings):
-    from bot.app import prepare_database
-    from bot.runtime import Services
+async def _open_database(settings: Settings, *, routing: bool = True):
+    from bot.runtime import Services, prepare_database
 
     services = Services(settings=settings, db=Database(settings.database_url, settings.tz))
-    await prepare_database(services)
+    await prepare_database(services, routing=routing)
     return services
 
 
@@ -245,24 +244,10 @@ async def _import(settings: Settings, t: Translator, path: Path) -> int:
 
 
 async def _open_for_import(settings: Settings):
-    """`_open_database` for the import verb: the same steps as `bot.app.prepare_database`, less the
-    units' routing profiles (an import does not route), and without importing `bot.app`, which
-    loads Telegram's library and every handler (the report code with openpyxl among them): most of
-    a second of a large import's time, before the first row is read."""
-    from bot.runtime import Services
-    from models.holidays import load_overrides
-    from models.units import build_resolver, read_units_file, sync_units
-
-    services = Services(settings=settings, db=Database(settings.database_url, settings.tz))
-    specs = read_units_file(settings.units_file)
-    await services.db.migrate()
-    async with services.db.transaction() as session:
-        await sync_units(session, specs)
-    await services.db.tune()
-    async with services.db.reading() as session:
-        services.resolver = await build_resolver(session)
-        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
-    return services
+    """`_open_database` for the import verb: no routing profiles (an import does not route), and
+    nothing of bot.app, which loads Telegram's library and every handler (the report code with
+    openpyxl among them): most of a second of a large import's time, before the first row."""
+    return await _open_database(settings, routing=False)
 
 
 async def _rate(settings: Settings, t: Translator, target: str, period_text: str) -> int:
