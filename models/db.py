@@ -25,17 +25,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0008"
+"""The newest migration's revision (tests/test_migrations.py holds it to Alembic's own head)."""
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")  # TIMEZONE's default
 
@@ -45,9 +46,12 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None, **kwargs,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
@@ -134,9 +138,34 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# Every statement SQLAlchemy sends through aiosqlite is several trips to aiosqlite's thread and back
+# (make a cursor, execute, fetch, close), each a wait on the event loop. BEGIN and the reset of a
+# connection going back to the pool happen for every unit of work, on every update's path, so they
+# take the short way: BEGIN in one trip, and the reset only when a transaction is still open (units
+# of work and SQLAlchemy's connections end theirs; this catches whatever did not).
+
+
 def _sqlite_begin(connection) -> None:
     readonly = connection.get_execution_options().get(READONLY, False)
-    connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+    sql = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    driver = connection.connection.driver_connection  # the aiosqlite connection
+    try:
+        await_only(driver.execute(sql))
+    except sqlite3.Error as exc:  # e.g. "database is locked" past the busy timeout, as SQLAlchemy raises it
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+def _sqlite_reset(dbapi_connection, _record, reset_state) -> None:
+    """In place of SQLAlchemy's rollback on return (pool_reset_on_return=None): a rollback only
+    when the connection is inside a transaction; sqlite3 knows that without a trip to the thread."""
+    if reset_state.terminate_only:
+        return
+    try:
+        open_transaction = dbapi_connection.driver_connection._conn.in_transaction
+    except ValueError:  # aiosqlite's connection is closed: nothing to reset
+        return
+    if open_transaction:
+        dbapi_connection.rollback()
 
 
 READONLY = "mailbox_readonly"
@@ -470,13 +499,30 @@ class DriverStatement:
         return tuple(parameters)
 
 
-def alembic_config() -> Config:
+def alembic_config():
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
 def _upgrade(sync_connection) -> None:
+    """Alembic's upgrade to head; skipped, with Alembic itself (a tenth of a second of imports at
+    every start of the bot and every CLI verb), when the database already stands at HEAD."""
+    if _revision(sync_connection) == HEAD:
+        return
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = sync_connection
     command.upgrade(config, "head")
+
+
+def _revision(sync_connection) -> str | None:
+    """The revision the database stands at; None for a new database."""
+    from sqlalchemy import inspect
+
+    if not inspect(sync_connection).has_table("alembic_version"):
+        return None
+    return sync_connection.execute(text("SELECT version_num FROM alembic_version")).scalar()

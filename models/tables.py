@@ -153,7 +153,8 @@ class Letter(Base):
     content: Mapped[str] = mapped_column(Text, default="")
     sender_name: Mapped[str | None] = mapped_column(String(100))
     sender_phone: Mapped[str | None] = mapped_column(String(50))
-    received_at: Mapped[dt.datetime] = mapped_column(index=True, active_history=True)
+    # No index of its own: ix_letters_rates begins with it.
+    received_at: Mapped[dt.datetime] = mapped_column(active_history=True)
     type: Mapped[str | None] = mapped_column(String(16))
     tags: Mapped[list[str]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(16), default=LetterStatus.NEW, active_history=True)

@@ -38,12 +38,21 @@ class UnitsFileError(Exception):
     pass
 
 
-def read_units_file(path: Path) -> list[UnitSpec]:
-    """Accepts `towns:` and `departments:` lists (kind implied) and/or a `units:` list with `kind`."""
+# libyaml's safe loader where PyYAML was built with it (its wheels are): the units file is read at
+# every start of the bot and of every CLI verb, and the pure-Python parser takes tens of ms.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _load_yaml(path: Path) -> object:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UnitsFileError(f"{path}: {exc}") from None
+
+
+def read_units_file(path: Path) -> list[UnitSpec]:
+    """Accepts `towns:` and `departments:` lists (kind implied) and/or a `units:` list with `kind`."""
+    raw = _load_yaml(path)
     if not isinstance(raw, dict):
         raise UnitsFileError(f"{path}: expected the keys towns, departments or units")
     specs: list[UnitSpec] = []
@@ -69,10 +78,7 @@ def read_units_file(path: Path) -> list[UnitSpec]:
 
 def read_topics(path: Path) -> dict[str, tuple[str, ...]]:
     """The `topics:` table of the units file: topic → keywords. Optional."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UnitsFileError(f"{path}: {exc}") from None
+    raw = _load_yaml(path) or {}
     topics = raw.get("topics") or {}
     if not isinstance(topics, dict) or not all(isinstance(v, list) for v in topics.values()):
         raise UnitsFileError(f"{path}: topics must map each topic to a list of keywords")

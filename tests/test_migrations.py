@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -67,3 +72,39 @@ async def test_datetimes_stay_aware(database_url):
                 session.add(Letter(title="t", received_at=dt.datetime(2019, 3, 5, 10, 0)))
     finally:
         await db.dispose()
+
+
+def test_head_is_alembics_head():
+    """models.db.HEAD lets a start skip Alembic; it must name the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    from models.db import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD
+
+
+async def test_a_database_at_head_is_opened_without_alembic(database_url, tmp_path):
+    """The second start finds the schema current and loads no Alembic; a new one still migrates."""
+    db = Database(database_url)
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
+    probe = (
+        "import asyncio, json, sys\n"
+        "from models.db import Database\n"
+        "db = Database(sys.argv[1])\n"
+        "async def main():\n"
+        "    await db.migrate()\n"
+        "    await db.dispose()\n"
+        "asyncio.run(main())\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('alembic'))))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", probe, database_url], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    fresh = f"sqlite+aiosqlite:///{tmp_path}/fresh.db"
+    done = subprocess.run([sys.executable, "-c", probe, fresh], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "alembic" in json.loads(done.stdout.strip().splitlines()[-1])
