@@ -18,7 +18,7 @@ from bot.inbox import InboxApplication, InboxQueue, replay_unhandled
 from bot.intake import IntakeServer
 from bot.runtime import SERVICES_KEY, Services, prepare_database, system_clock
 from bot.settings import Settings
-from handlers.context import BotContext
+from handlers.context import PREFETCH_KEY, ActorPrefetch, BotContext
 from handlers.menu import publish_default_menus, publish_member_menu
 from locales import language_for
 from models.db import Database
@@ -60,6 +60,8 @@ def build_application(
     application = builder.build()
     inbox.application = application
     application.bot_data[SERVICES_KEY] = services
+    prefetch = application.bot_data[PREFETCH_KEY] = ActorPrefetch(services)
+    inbox.within_store = prefetch.fetch
     handlers.register(application)
     return application
 

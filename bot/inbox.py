@@ -22,11 +22,13 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy import update as sql_update  # `update` is the Telegram update here
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram import Update
 from telegram.ext import Application
 
@@ -44,19 +46,24 @@ class InboxQueue(asyncio.Queue):
     is not queued again."""
 
     application: Application | None = None
+    # A read for each update, made in the transaction that stores it, while there is one open
+    # anyway (handlers.context.ActorPrefetch): `within_store(connection, update)`.
+    within_store: Callable[[AsyncConnection, Update], Awaitable[None]] | None = None
 
     async def put(self, item) -> None:
         # Tried until stored, whatever the error: raising would end PTB's polling task for good
         # (its retry loop catches only Telegram's errors), and returning would let the poller
-        # acknowledge an update we do not have.
+        # acknowledge an update we do not have. A try after a failed one stores without the read,
+        # so the read can never be what keeps an update from being stored.
+        tries = itertools.count()
         if isinstance(item, Update) and self.application is not None and not await until_reachable(
-            lambda: self._store(item), f"storing update {item.update_id}", any_error=True,
+            lambda: self._store(item, reading=next(tries) == 0), f"storing update {item.update_id}", any_error=True,
         ):
             log.info("update %s arrived again; already taken", item.update_id)
             return
         await super().put(item)
 
-    async def _store(self, item: Update) -> bool:
+    async def _store(self, item: Update, reading: bool) -> bool:
         services = self.application.bot_data["services"]
         insert = pg_insert if services.db.engine.dialect.name == "postgresql" else sqlite_insert
         async with services.db.engine.begin() as connection:  # Core: this is on every update's path
@@ -65,7 +72,11 @@ class InboxQueue(asyncio.Queue):
                                            payload=item.to_dict(), received_at=services.now())
                 .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
             )
-            return stored.rowcount == 1
+            if stored.rowcount != 1:
+                return False
+            if reading and self.within_store is not None:
+                await self.within_store(connection, item)
+            return True
 
 
 class InboxApplication(Application):

@@ -7,15 +7,50 @@ import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
+from itertools import chain
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session
 
 from models.permissions import Actor, effective_role
 from models.tables import Invitation, Member, Role, Unit, UnitChat
 
 INVITATION_TTL = dt.timedelta(days=7)
 CODE_BYTES = 24  # 192 bits; 32 URL-safe characters, inside the 64 that a /start parameter allows
+
+
+class _PeopleChanges:
+    """A count of the commits, in this process, that changed who is who (members and units): an
+    actor read before the count moved may be out of date (see handlers.context.ActorPrefetch). It
+    moves at the flush and again at the commit, so a read that fell between the two is caught."""
+
+    WATCHED = (Member, Unit)
+    generation = 0
+
+    def bump(self) -> None:
+        self.generation += 1
+
+
+people_changes = _PeopleChanges()
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session, _context) -> None:
+    if any(isinstance(item, _PeopleChanges.WATCHED) for item in chain(session.new, session.dirty, session.deleted)):
+        session.info["people_changed"] = True
+        people_changes.bump()
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session) -> None:
+    if session.info.pop("people_changed", False):
+        people_changes.bump()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session) -> None:
+    session.info.pop("people_changed", False)
 
 
 @dataclass(frozen=True)
@@ -54,18 +89,26 @@ async def actor_for(
     return build_actor(member, telegram_id, admin_ids, unit_name)
 
 
-async def current_actor(session: AsyncSession, person: TelegramPerson, admin_ids: frozenset[int]) -> Actor | None:
-    """The read-only path for every update, in one query (member and unit); None when the member's
-    row is out of date and `load_actor` has to write."""
-    row = (await session.execute(
-        select(Member, Unit.name)
+# What build_actor and is_stale read of a member: a row of these reads as the member does.
+_ACTOR_COLUMNS = (Member.role, Member.unit_id, Member.full_name, Member.username, Member.telegram_language, Member.language)
+
+
+async def current_actor(
+    executor: AsyncSession | AsyncConnection, person: TelegramPerson, admin_ids: frozenset[int]
+) -> Actor | None:
+    """The read-only path for every update, in one query (member and unit), in a session or on the
+    connection of a transaction (the inbox's, which stores the update); None when the member's row
+    is out of date and `load_actor` has to write."""
+    row = (await executor.execute(
+        select(*_ACTOR_COLUMNS, Unit.name.label("unit_name"))
+        .select_from(Member)
         .outerjoin(Unit, (Unit.id == Member.unit_id) & Unit.active)
         .where(Member.telegram_id == person.telegram_id)
     )).first()
-    member, unit_name = row if row is not None else (None, None)
-    if is_stale(member, person, admin_ids):
+    unit_name = row.unit_name if row is not None else None
+    if is_stale(row, person, admin_ids):
         return None
-    return build_actor(member, person.telegram_id, admin_ids, unit_name)
+    return build_actor(row, person.telegram_id, admin_ids, unit_name)
 
 
 def build_actor(member: Member | None, telegram_id: int, admin_ids: frozenset[int], active_unit_name: str | None) -> Actor:
