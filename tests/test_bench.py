@@ -13,6 +13,7 @@ from bot.settings import DEFAULT_UNITS_FILE
 from models.db import Database
 from models.stats import Period, report
 from models.tables import Letter
+from tests.conftest import POSTGRES_ADMIN_URL, _postgres_reachable
 
 
 async def test_generator_and_statistics_agree(tmp_path):
@@ -42,12 +43,27 @@ async def test_sweep_sends_one_digest_per_unit(tmp_path):
 
 
 async def test_the_whole_benchmark_runs_small(tmp_path):
-    figures, notes = await measure(2000, 2, None, tmp_path)
+    postgres = POSTGRES_ADMIN_URL if await _postgres_reachable() else None
+    before = set(await _bench_databases()) if postgres else set()
+    figures, notes = await measure(2000, 2, postgres, tmp_path)
     names = [f.name for f in figures]
     assert any(n.startswith("/rate 八仙镇 round trip") for n in names) and any(n.startswith("statistics query, all time") for n in names)
     assert any("import" in n for n in names) and any("closing by reply" in n for n in names) and any("RSS" in n for n in names)
     assert all(f.ours > 0 for f in figures)
     assert any("SEARCH letters" in note or "Scan" in note for note in notes)
+    if postgres:  # settled after the load, measured, and its database dropped at the end
+        assert any(n == "/rate 八仙镇 round trip (PostgreSQL)" for n in names)
+        assert set(await _bench_databases()) <= before
+
+
+async def _bench_databases() -> list[str]:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        return [row[0] for row in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'bench_%'")]
+    finally:
+        await connection.close()
 
 
 async def test_the_load_test_runs_small():
