@@ -15,6 +15,7 @@ import errno
 import logging
 import socket
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -29,7 +30,7 @@ from sqlalchemy import Table, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
@@ -53,14 +54,43 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "connect", _came_back)
+    event.listen(engine.sync_engine, "checkin", _came_back)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+    return engine
 
 
 # The database going away ---------------------------------------------------------------------
-# PostgreSQL restarting, failing over or cut off. pool_pre_ping replaces pooled connections that
-# died while idle; what was running on one, or tries to connect while the server is down, fails.
+# PostgreSQL restarting, failing over or cut off. A pooled connection idle for a while is pinged
+# before use and replaced if it died meanwhile (`_ping_if_idle`); what was running on one, or
+# tries to connect while the server is down, fails.
 # Where giving up would lose or repeat something (an update acknowledged to Telegram unstored, a
 # sent message not recorded), the work is waited through instead: `until_reachable`.
+
+PING_AFTER_IDLE = 2.0  # seconds
+_IDLE_SINCE = "mailbox_idle_since"
+
+
+def _came_back(_dbapi_connection, record) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """SQLAlchemy's pool_pre_ping, for connections idle PING_AFTER_IDLE or longer. Its ping is three
+    round trips on asyncpg (BEGIN, ";", ROLLBACK), and pinging at every checkout put six of them
+    on the path of every answer. A connection given back moments ago is as good as a ping says;
+    if the server went away since all the same, the statement fails as one would in mid-work,
+    SQLAlchemy drops the pool's connections, and the work is retried (`until_reachable`, and
+    bot.inbox for updates)."""
+    idle_since = record.info.get(_IDLE_SINCE)
+    if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:  # the pool replaces this connection and checks out another
+        raise DisconnectionError("a pooled connection did not answer its ping") from exc
+
 
 RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0)  # seconds between tries; then the last, for as long as it takes
 _T = TypeVar("_T")
