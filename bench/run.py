@@ -208,7 +208,13 @@ async def query_times(db: Database, period, repeat: int) -> tuple[list[float], l
     async def letters(session):
         (await session.execute(text(OVER_LETTERS), params)).all()
 
-    return await timed(db, ours, repeat), await timed(db, hand, repeat), await timed(db, letters, repeat)
+    # Ours and the hand-written aggregate take turns, as the round trips do; the count over the
+    # letters, an illustration, runs after.
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for taken, run in zip(samples, (ours, hand), strict=True):
+            taken += await timed(db, run, 1)
+    return samples[0], samples[1], await timed(db, letters, repeat)
 
 
 async def plans(db: Database) -> str:
