@@ -21,9 +21,9 @@ CODE_BYTES = 24  # 192 bits; 32 URL-safe characters, inside the 64 that a /start
 
 
 class _PeopleChanges:
-    """A count of the commits, in this process, that changed who is who (members and units): an
-    actor read before the count moved may be out of date (see handlers.context.ActorPrefetch). It
-    moves at the flush and again at the commit, so a read that fell between the two is caught."""
+    """A counter that moves whenever this process changes who is who (members and units): an actor
+    read before it moved may be out of date (see handlers.context.ActorPrefetch). It moves at the
+    flush and again at the commit, so a read that fell between the two is caught."""
 
     WATCHED = (Member, Unit)
     generation = 0
