@@ -67,9 +67,13 @@ _SWITCH_INTERVAL = 0.0005
 _REMEMBERED = 50_000  # distinct times (or pairs of them) whose deadlines an import keeps at hand
 
 LETTERS = Letter.__table__
+_WAITING = frozenset({LetterStatus.NEW.value, LetterStatus.RETURNED.value})
 EVENTS = LetterEvent.__table__
 COLUMNS = tuple(column.name for column in LETTERS.c)
 """The columns the import writes: all of them, in table order."""
+
+
+WAITING_LISTED = 30  # numbers of letters waiting for assignment named in the answer; more are counted
 
 
 @dataclass
@@ -79,6 +83,10 @@ class ImportReport:
     skipped: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     file_error: LetterFileError | None = None
+    # Imported letters that wait for assignment (待交办, 已退回): imports send no card for them, so
+    # the answer names them for /assign. `waiting` holds the first WAITING_LISTED numbers.
+    waiting: list[int] = field(default_factory=list)
+    waiting_count: int = 0
 
     @property
     def rejected(self) -> int:
@@ -103,10 +111,19 @@ def report_lines(report: ImportReport, t: Translator) -> list[str]:
         )]
         lines += [problem_line(p, t) for p in report.problems]
         return lines
-    return [t(
+    lines = [t(
         "{file}: {imported} letters imported, {skipped} already known and skipped, 0 rows rejected.",
         file=report.file_name, imported=report.imported, skipped=report.skipped,
     )]
+    if report.waiting_count:
+        numbers = " ".join(f"#{letter_id}" for letter_id in report.waiting)
+        if report.waiting_count > len(report.waiting):
+            numbers = t("{numbers} and {more} more", numbers=numbers, more=report.waiting_count - len(report.waiting))
+        lines.append(t(
+            "{count} of them wait for assignment: {numbers}. Send /assign and a number to assign one; the bot suggests units.",
+            count=report.waiting_count, numbers=numbers,
+        ))
+    return lines
 
 
 def problem_line(problem, t: Translator) -> str:
@@ -165,7 +182,8 @@ async def _import(
         report.file_error = exc
     if not report.ok:
         await savepoint.rollback()
-        report.imported = report.skipped = 0
+        report.imported = report.skipped = report.waiting_count = 0
+        report.waiting = []
         return report
     await savepoint.commit()
     if report.imported or report.skipped:
@@ -280,6 +298,11 @@ class _Writer:
         await tallies.add_rows(self.session, rows)
         self.report.skipped += len(ids) - len(rows)
         self.report.imported += len(rows)
+        for row in rows:
+            if row["status"] in _WAITING:
+                self.report.waiting_count += 1
+                if len(self.report.waiting) < WAITING_LISTED:
+                    self.report.waiting.append(row["id"])
         # Letters assigned by the import itself are news to their units; history is not.
         for row, record in zip(rows, records, strict=True):
             if record.assigned_on_arrival:

@@ -42,6 +42,8 @@ async def test_admin_imports_gb18030_history_in_chat(bot):
     assert bot.api.pending(admin.id) == []  # the importing admin gets the answer, not also the summary
 
     stored = {letter.external_id: letter for letter in await letters(bot)}
+    # No card for the letter waiting for assignment, so the answer names it for /assign.
+    assert f"其中 1 件待交办：#{stored['W004'].id}。发送 /assign 加编号即可交办" in answer.text
     done = stored["W001"]
     assert done.status == "done" and done.reply == "已修复" and done.unit_id is not None
     assert done.done_at == dt.datetime(2019, 3, 8, 8, 0, tzinfo=dt.UTC)
@@ -57,7 +59,8 @@ async def test_admin_imports_gb18030_history_in_chat(bot):
 
     # The same file again: everything is known, nothing doubles.
     admin.send_document(csv_bytes(ROWS_ZH, "gb18030"), "网站导出.csv", "text/csv")
-    assert "新导入 0 件" in (await admin.receive()).text and "4 件已存在" in (await other_admin.receive()).text
+    again = (await admin.receive()).text
+    assert "新导入 0 件" in again and "待交办" not in again and "4 件已存在" in (await other_admin.receive()).text
     assert len(await letters(bot)) == 4
 
 
@@ -158,3 +161,17 @@ async def test_hundred_thousand_rows(tmp_path, database_url, stand_in):
             assert await session.scalar(select(func.count()).select_from(LetterEvent)) == 300_000
     finally:
         await db.dispose()
+
+
+def test_the_answer_names_at_most_thirty_letters_waiting_for_assignment():
+    from locales import Translator
+    from models.importer import WAITING_LISTED, ImportReport, report_lines
+
+    report = ImportReport("letters.csv", imported=40, waiting=list(range(1, WAITING_LISTED + 1)), waiting_count=35)
+    lines = report_lines(report, Translator("en"))
+    assert lines[1] == (
+        "35 of them wait for assignment: " + " ".join(f"#{i}" for i in range(1, 31))
+        + " and 5 more. Send /assign and a number to assign one; the bot suggests units."
+    )
+    assert "#30 等，另有 5 件。" in report_lines(report, Translator("zh_CN"))[1]
+    assert len(report_lines(ImportReport("letters.csv", imported=3), Translator("zh_CN"))) == 1
