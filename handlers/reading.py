@@ -98,24 +98,25 @@ def letter_lines(letters, services, t: Translator) -> list[str]:
     today = services.local_now().date()
     calendar = services.rules.deadlines.calendar
     lines = []
-    for letter in letters[:LIST_LIMIT]:
+    for letter in letters:
         title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
         due = letter.due_date.isoformat() if letter.due_date else "—"
         lines.append(t("#{id} {title} — due {date} ({note})", id=letter.id, title=title, date=due, note=_due_note(letter, today, calendar, t)))
-    if len(letters) > LIST_LIMIT:
-        lines.append(t("…and {more} more.", more=len(letters) - LIST_LIMIT))
     return lines
 
 
-async def _send_list(update: Update, context: BotContext, heading: str, letters) -> None:
+async def _send_list(update: Update, context: BotContext, heading: str, letters, total: int) -> None:
+    """`letters`: the first LIST_LIMIT of `total`."""
     services = context.services
     lines = [heading, *letter_lines(letters, services, context.t)]
+    if total > len(letters):
+        lines.append(context.t("…and {more} more.", more=total - len(letters)))
     if letters:
         lines.append(context.t("Reply to this message to close one of them; I will ask which."))
     for text in chunks(lines):
         sent = await update.effective_message.reply_text(text)
         async with services.db.transaction() as session:
-            remember(session, [letter.id for letter in letters[:LIST_LIMIT]], sent.chat_id, sent.message_id, "list", services.now())
+            remember(session, [letter.id for letter in letters], sent.chat_id, sent.message_id, "list", services.now())
 
 
 async def mine_command(update: Update, context: BotContext) -> None:
@@ -124,11 +125,11 @@ async def mine_command(update: Update, context: BotContext) -> None:
         await update.effective_message.reply_text(t("/mine lists a liaison's open letters. Use /overdue to see what is late."))
         return
     async with context.services.db.reading() as session:
-        letters = await open_letters(session, actor.unit_id)
+        letters, total = await open_letters(session, actor.unit_id, LIST_LIMIT)
     if not letters:
         await update.effective_message.reply_text(t("{unit} has no open letters.", unit=esc(actor.unit_name)))
         return
-    await _send_list(update, context, t("<b>Open letters of {unit} ({count})</b>", unit=esc(actor.unit_name), count=len(letters)), letters)
+    await _send_list(update, context, t("<b>Open letters of {unit} ({count})</b>", unit=esc(actor.unit_name), count=total), letters, total)
 
 
 async def overdue_command(update: Update, context: BotContext) -> None:
@@ -148,23 +149,23 @@ async def overdue_command(update: Update, context: BotContext) -> None:
             return
     today = services.local_now().date()
     async with services.db.reading() as session:
-        rows = await overdue_letters(session, today, unit_id)
+        rows, total = await overdue_letters(session, today, LIST_LIMIT, unit_id)
     if not rows:
         await update.effective_message.reply_text(t("Nothing is overdue."))
         return
-    lines = [t("<b>Overdue letters ({count})</b>", count=len(rows))]
+    lines = [t("<b>Overdue letters ({count})</b>", count=total)]
     current = None
-    for letter, unit in rows[:LIST_LIMIT]:
+    for letter, unit in rows:
         if unit != current:
             lines.append(f"\n<b>{esc(unit)}</b>")
             current = unit
         lines.extend(letter_lines([letter], services, t))
-    if len(rows) > LIST_LIMIT:
-        lines.append(t("…and {more} more.", more=len(rows) - LIST_LIMIT))
+    if total > len(rows):
+        lines.append(t("…and {more} more.", more=total - len(rows)))
     for text in chunks(lines):
         sent = await update.effective_message.reply_text(text)
         async with services.db.transaction() as session:
-            remember(session, [letter.id for letter, _ in rows[:LIST_LIMIT]], sent.chat_id, sent.message_id, "list", services.now())
+            remember(session, [letter.id for letter, _ in rows], sent.chat_id, sent.message_id, "list", services.now())
 
 
 def handlers() -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.letters import OPEN_STATUSES
@@ -22,24 +22,31 @@ async def history(session: AsyncSession, letter_id: int) -> list[tuple[LetterEve
     return [(e, names.get(e.actor_id, ""), titles.get(e.chat_id, "")) for e in events]
 
 
-async def open_letters(session: AsyncSession, unit_id: int | None = None) -> list[Letter]:
-    """Open (assigned or signed-for) letters, the earliest deadline first."""
-    query = select(Letter).where(Letter.status.in_(OPEN_STATUSES))
-    if unit_id is not None:
-        query = query.where(Letter.unit_id == unit_id)
-    return list((await session.scalars(query.order_by(Letter.due_date, Letter.id))).all())
+async def open_letters(session: AsyncSession, unit_id: int, limit: int) -> tuple[list[Letter], int]:
+    """A unit's open (assigned or signed-for) letters, the earliest deadline first: the first
+    `limit`, and how many there are (counted by the database: a province's unit may have
+    thousands)."""
+    where = (Letter.status.in_(OPEN_STATUSES), Letter.unit_id == unit_id)
+    letters = (await session.scalars(select(Letter).where(*where).order_by(Letter.due_date, Letter.id).limit(limit))).all()
+    total = len(letters) if len(letters) < limit else await session.scalar(select(func.count()).select_from(Letter).where(*where))
+    return list(letters), total
 
 
-async def overdue_letters(session: AsyncSession, today: dt.date, unit_id: int | None = None) -> list[tuple[Letter, str]]:
-    """Open letters past their deadline, with their unit's name, by unit (file order), oldest first."""
-    query = (
-        select(Letter, Unit.name)
-        .join(Unit, Unit.id == Letter.unit_id)
-        .where(Letter.status.in_(OPEN_STATUSES), Letter.due_date < today)
-    )
+async def overdue_letters(
+    session: AsyncSession, today: dt.date, limit: int, unit_id: int | None = None,
+) -> tuple[list[tuple[Letter, str]], int]:
+    """Open letters past their deadline, with their unit's name, by unit (file order), oldest first:
+    the first `limit`, and how many there are."""
+    where = [Letter.status.in_(OPEN_STATUSES), Letter.due_date < today]
     if unit_id is not None:
-        query = query.where(Letter.unit_id == unit_id)
-    return [(letter, name) for letter, name in (await session.execute(query.order_by(Unit.position, Letter.due_date, Letter.id))).all()]
+        where.append(Letter.unit_id == unit_id)
+    rows = (await session.execute(
+        select(Letter, Unit.name).join(Unit, Unit.id == Letter.unit_id).where(*where)
+        .order_by(Unit.position, Letter.due_date, Letter.id).limit(limit)
+    )).all()
+    total = len(rows) if len(rows) < limit else await session.scalar(
+        select(func.count()).select_from(Letter).join(Unit, Unit.id == Letter.unit_id).where(*where))
+    return [(letter, name) for letter, name in rows], total
 
 
 async def letters_of_message(session: AsyncSession, chat_id: int, message_id: int) -> list[tuple[int, str]]:

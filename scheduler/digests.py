@@ -18,13 +18,26 @@ from scheduler.messages import Send
 from scheduler.sweep import RED, UNSIGNED, YELLOW
 
 BUTTONS = 8
-LINES = 30  # a digest stays far below Telegram's 4096 characters; /mine and /overdue list everything
+LINES = 30  # a digest stays far below Telegram's 4096 characters; /mine and /overdue list the rest
+# Letters a digest is recorded against, so a reply "12 已处理" to it finds letter 12: the ones it
+# shows and, up to this many, the ones it counts. A province's 督办 can count a hundred thousand.
+REMEMBERED = 1000
+_IDS_PER_QUERY = 5000
 SECTIONS = ((RED, N_("🔴 Overdue")), (YELLOW, N_("🟡 Due today or next working day")), (UNSIGNED, N_("⏰ Not yet signed for")))
 
 
-async def _open_letters(session, ids: list[int]) -> dict[int, Letter]:
-    letters = (await session.scalars(select(Letter).where(Letter.id.in_(ids)))).all()
-    return {letter.id: letter for letter in letters if letter.status in OPEN_STATUSES}
+async def _still_open(session, ids: list[int]) -> set[int]:
+    """Which of these letters are still open; their numbers only, in pieces: only the letters a
+    message shows are loaded (`_letters`), however many it counts."""
+    found: set[int] = set()
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        piece = ids[start:start + _IDS_PER_QUERY]
+        found.update((await session.scalars(select(Letter.id).where(Letter.id.in_(piece), Letter.status.in_(OPEN_STATUSES)))).all())
+    return found
+
+
+async def _letters(session, ids: list[int]) -> dict[int, Letter]:
+    return {letter.id: letter for letter in (await session.scalars(select(Letter).where(Letter.id.in_(ids)))).all()}
 
 
 def _line(letter: Letter, reason: str, overdue: int, services, t: Translator) -> str:
@@ -48,55 +61,58 @@ async def digest(session, services, row, t: Translator) -> list[Send]:
     if _stale(row, services):
         return []
     items = row.payload["items"]
-    letters = await _open_letters(session, [item[0] for item in items])
+    still_open = await _still_open(session, [item[0] for item in items])
+    sections = [(heading, [item for item in items if item[1] == reason and item[0] in still_open]) for reason, heading in SECTIONS]
+    named = [letter_id for _, section in sections for letter_id, _, _ in section]
+    if not named:
+        return []
+    shown = await _letters(session, named[:LINES])
     unit = await session.scalar(select(Unit.name).where(Unit.id == row.payload["unit"]))
     lines = [t("<b>📋 {unit}: reminder for {date}</b>", unit=esc(unit or ""), date=row.payload["day"])]
-    buttons, named = [], []
-    for reason, heading in SECTIONS:
-        section = [(letters[i], r, o) for i, r, o in items if r == reason and i in letters]
+    buttons, position = [], 0
+    for heading, section in sections:
         if not section:
             continue
         lines.append("\n" + t(heading))
-        for letter, r, overdue in section:
-            named.append(letter.id)
-            if len(named) <= LINES:
-                lines.append(_line(letter, r, overdue, services, t))
+        for letter_id, reason, overdue in section:
+            position += 1
+            if position <= LINES and letter_id in shown:
+                lines.append(_line(shown[letter_id], reason, overdue, services, t))
             if len(buttons) < BUTTONS:
-                action, label = ("accept", t("Sign for #{id}", id=letter.id)) if r == UNSIGNED else ("done", t("Close #{id}", id=letter.id))
-                buttons.append(InlineKeyboardButton(label, callback_data=f"letter:{action}:{letter.id}"))
-    if not named:
-        return []
+                action, label = ("accept", t("Sign for #{id}", id=letter_id)) if reason == UNSIGNED else ("done", t("Close #{id}", id=letter_id))
+                buttons.append(InlineKeyboardButton(label, callback_data=f"letter:{action}:{letter_id}"))
     if len(named) > LINES:
         lines.append(t("…and {more} more: /mine lists them all.", more=len(named) - LINES))
     lines.append("\n" + t("Reply to this message with a letter's number and your answer to close it, e.g. “{id} 已处理完毕”.", id=named[0]))
     keyboard = InlineKeyboardMarkup([buttons[i:i + 2] for i in range(0, len(buttons), 2)])
-    return [Send(row.chat_id, "\n".join(lines), keyboard, "digest", named)]
+    return [Send(row.chat_id, "\n".join(lines), keyboard, "digest", named[:REMEMBERED])]
 
 
 async def escalation(session, services, row, t: Translator) -> list[Send]:
     if _stale(row, services):
         return []
     units = row.payload["units"]
-    ids = [item[0] for items in units.values() for item in items]
-    letters = await _open_letters(session, ids)
-    names = dict((await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_([int(u) for u in units])))).all())
-    lines = [t("<b>🚨 督办 {date}: letters overdue by {days} or more working days</b>", date=row.payload["day"], days=services.settings.escalate_after)]
-    named = []
-    for unit_id, items in units.items():
-        present = [(letters[i], o) for i, _, o in items if i in letters]
-        if not present:
-            continue
-        if len(named) < LINES:
-            lines.append(f"\n<b>{esc(names.get(int(unit_id), ''))}</b>")
-        for letter, overdue in present:
-            named.append(letter.id)
-            if len(named) <= LINES:
-                lines.append(_line(letter, RED, overdue, services, t))
+    still_open = await _still_open(session, [item[0] for items in units.values() for item in items])
+    present = {unit_id: [(i, o) for i, _, o in items if i in still_open] for unit_id, items in units.items()}
+    named = [letter_id for items in present.values() for letter_id, _ in items]
     if not named:
         return []
+    shown = await _letters(session, named[:LINES])
+    names = dict((await session.execute(select(Unit.id, Unit.name).where(Unit.id.in_([int(u) for u in units])))).all())
+    lines = [t("<b>🚨 督办 {date}: letters overdue by {days} or more working days</b>", date=row.payload["day"], days=services.settings.escalate_after)]
+    position = 0
+    for unit_id, items in present.items():
+        if not items:
+            continue
+        if position < LINES:
+            lines.append(f"\n<b>{esc(names.get(int(unit_id), ''))}</b>")
+        for letter_id, overdue in items:
+            position += 1
+            if position <= LINES and letter_id in shown:
+                lines.append(_line(shown[letter_id], RED, overdue, services, t))
     if len(named) > LINES:
         lines.append("\n" + t("…and {more} more: /overdue lists them all.", more=len(named) - LINES))
-    return [Send(row.chat_id, "\n".join(lines), None, "escalation", named)]
+    return [Send(row.chat_id, "\n".join(lines), None, "escalation", named[:REMEMBERED])]
 
 
 def quarter_name(day: dt.date, t: Translator) -> str:

@@ -253,3 +253,38 @@ async def test_the_nine_oclock_sweep_waits_out_a_database_outage(bot, http, coun
     assert await count(bot, SweepRun) == runs_before + 1
     await settle(bot)
     assert f"#{ids[0]}" in (await expect(county["a1"], "办理提醒")).text
+
+
+async def test_a_province_sized_unit_gets_short_messages_that_count_the_rest(bot, county):
+    """1,005 overdue letters in one unit: the digest, the 督办, /mine and /overdue each show their
+    first few and count the rest, and a digest is recorded against at most REMEMBERED letters."""
+    from models.tables import LetterMessage
+    from scheduler.digests import LINES, REMEMBERED
+    from tests.test_import import csv_bytes
+
+    a1, admin, leader = county["a1"], county["admin"], county["leader"]
+    rows = [f"P{i},来信{i},,,,2026-11-02 09:00,,八仙镇,已交办,2026-11-02 10:00,,,," for i in range(1005)]
+    admin.send_document(csv_bytes(rows, "utf-8"), "province.csv", "text/csv")
+    assert "新导入 1005 件" in (await admin.receive()).text
+    for chat in (a1.id, county["group"]["id"], admin.id, leader.id):
+        bot.api.pending(chat)
+
+    at(bot, "2026-12-10")
+    result = await scheduled_sweep(bot.services, "schedule")
+    assert result.letters == 1005 and result.escalated == 1005
+    await settle(bot)
+    digest = await expect(a1, "办理提醒")
+    assert digest.text.count("\n#") == LINES and f"……另有 {1005 - LINES} 件，发送 /mine 查看全部。" in digest.text
+    async with bot.services.db.reading() as session:
+        recorded = await session.scalar(select(func.count()).select_from(LetterMessage).where(
+            LetterMessage.chat_id == a1.id, LetterMessage.purpose == "digest"))
+    assert recorded == REMEMBERED
+    escalation = await expect(leader, "督办")
+    assert escalation.text.count("\n#") == LINES and f"……另有 {1005 - LINES} 件，发送 /overdue 查看全部。" in escalation.text
+
+    a1.send("/mine")
+    mine = await expect(a1, "在办信件")
+    assert "（1005 件）" in mine.text and mine.text.count("\n#") == 40 and "……另有 965 件。" in mine.text
+    admin.send("/overdue 八仙镇")
+    overdue = await expect(admin, "超期信件")
+    assert "（1005 件）" in overdue.text and overdue.text.count("\n#") == 40 and "……另有 965 件。" in overdue.text
