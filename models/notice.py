@@ -10,11 +10,10 @@ Both lists name towns first, then departments, each in the units file's order.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.stats import COUNTED, Period, Report, UnitFigures, report
@@ -49,15 +48,23 @@ def judge(result: Report) -> tuple[list[str], list[str]]:
 
 
 async def main_topics(session: AsyncSession, period: Period, tz: ZoneInfo, limit: int = MAIN_TOPICS) -> list[str]:
-    """The topics most letters of the period were tagged with (only the tags column is read)."""
+    """The topics most letters of the period were tagged with, counted by the database (a quarter
+    of a province is tens of thousands of letters); of topics as frequent, the one met first in
+    order of receipt comes first."""
     begin, finish = period.bounds(tz)
-    counts: Counter[str] = Counter()
-    rows = await session.stream_scalars(
-        select(Letter.tags).where(Letter.received_at >= begin, Letter.received_at < finish, Letter.status.in_(COUNTED))
+    # A letter's tags as rows: a function in FROM may read the table before it, on both databases.
+    each = func.json_array_elements_text if session.bind.dialect.name == "postgresql" else func.json_each
+    tags = each(Letter.tags).table_valued("value").alias("tag")  # both name their column "value"
+    topic, letters = tags.c.value, func.count()
+    rows = await session.execute(
+        select(topic, letters)
+        .select_from(Letter.__table__.join(tags, true()))
+        .where(Letter.received_at >= begin, Letter.received_at < finish, Letter.status.in_(COUNTED))
+        .group_by(topic)
+        .order_by(letters.desc(), func.min(Letter.received_at), func.min(Letter.id))
+        .limit(limit)
     )
-    async for tags in rows:
-        counts.update(tags or [])
-    return [topic for topic, _ in counts.most_common(limit)]
+    return [name for name, _ in rows.all()]
 
 
 async def notice(session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date) -> Notice:

@@ -87,3 +87,43 @@ def test_the_chart_draws_chinese_with_the_shipped_font():
         png = chart_bytes(Notice(result, [], [], []), Translator("zh_CN"))
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
+
+
+async def test_main_topics_are_counted_by_the_database(database_url):
+    """A tag counts once per letter of the period that the rates count (not invalid, not waiting);
+    of topics as frequent, the one met first in order of receipt comes first."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from models.db import Database
+    from models.notice import main_topics
+    from models.stats import Period
+    from models.tables import Letter, Unit
+
+    tz = ZoneInfo("Asia/Shanghai")
+    db = Database(database_url)
+    await db.migrate()
+    try:
+        async with db.transaction() as session:
+            unit = Unit(name="八仙镇", kind="town", aliases=[], keywords=[], places=[], position=0, active=True)
+            session.add(unit)
+            await session.flush()
+
+            def letter(day: int, tags: list[str], status: str = "assigned") -> Letter:
+                received = dt.datetime(2026, 1, day, 9, tzinfo=tz)
+                return Letter(title="t", content="", received_at=received, status=status, tags=tags,
+                              unit_id=None if status in ("new", "invalid") else unit.id,
+                              assigned_at=None if status in ("new", "invalid") else received,
+                              due_date=dt.date(2026, 2, 1), invalid_reason="重复" if status == "invalid" else None)
+
+            session.add_all([
+                letter(2, ["道路交通"]), letter(3, ["城乡建设"]), letter(4, ["教育", "道路交通"]),
+                letter(5, ["城乡建设", "教育"]), letter(6, ["医疗卫生"]), letter(7, ["医疗卫生"], "invalid"),
+                letter(8, ["医疗卫生"], "new"), letter(9, ["环境保护"], "done"),
+            ])
+        async with db.reading() as session:
+            quarter = Period(dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+            assert await main_topics(session, quarter, tz, limit=4) == ["道路交通", "城乡建设", "教育", "医疗卫生"]
+            assert await main_topics(session, Period(dt.date(2026, 4, 1), dt.date(2026, 6, 30)), tz) == []
+    finally:
+        await db.dispose()
