@@ -419,8 +419,9 @@ async def settle(db: Database) -> None:
     ANALYZE, which autovacuum would otherwise run in the middle of the measurements (competing for
     the cores, and leaving index-only scans to visit the table meanwhile), and a CHECKPOINT, so the
     gigabyte the load dirtied is not being written out under them (it made every round trip a
-    third slower); on SQLite the statistics the bot refreshes at every start (the generator writes
-    it without a journal, so there is no WAL to fold in)."""
+    third slower); on SQLite the statistics the bot refreshes at every start, and the file synced
+    to disk (the generator writes it without a journal or syncing, and the system writing out its
+    gigabyte in the background slowed the first measurements in the same way)."""
     if db.engine.dialect.name == "postgresql":
         async with db.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -428,6 +429,10 @@ async def settle(db: Database) -> None:
             await connection.exec_driver_sql("CHECKPOINT")
     else:
         await db.tune()
+        database = db.engine.url.database
+        if database and database != ":memory:":
+            with open(database, "rb") as handle:
+                await asyncio.to_thread(os.fsync, handle.fileno())
 
 
 async def measure(letters: int, repeat: int, postgres: str | None, folder: Path) -> tuple[list[Figure], list[str]]:
