@@ -46,27 +46,26 @@ class InboxQueue(asyncio.Queue):
     is not queued again."""
 
     application: Application | None = None
-    # A read for each update, made in the transaction that stores it, while there is one open
-    # anyway (handlers.context.ActorPrefetch): `within_store(connection, update)`.
+    # A read for each update, made on the connection that stored it, while it is at hand
+    # (handlers.context.ActorPrefetch): `within_store(connection, update)`.
     within_store: Callable[[AsyncConnection, Update], Awaitable[None]] | None = None
 
     async def put(self, item) -> None:
         # Tried until stored, whatever the error: raising would end PTB's polling task for good
         # (its retry loop catches only Telegram's errors), and returning would let the poller
-        # acknowledge an update we do not have. A try after a failed one stores without the read,
-        # so the read can never be what keeps an update from being stored.
-        tries = itertools.count()
+        # acknowledge an update we do not have.
         if isinstance(item, Update) and self.application is not None and not await until_reachable(
-            lambda: self._store(item, reading=next(tries) == 0), f"storing update {item.update_id}", any_error=True,
+            lambda: self._store(item), f"storing update {item.update_id}", any_error=True,
         ):
             log.info("update %s arrived again; already taken", item.update_id)
             return
         await super().put(item)
 
-    async def _store(self, item: Update, reading: bool) -> bool:
+    async def _store(self, item: Update) -> bool:
         services = self.application.bot_data["services"]
         insert = pg_insert if services.db.engine.dialect.name == "postgresql" else sqlite_insert
-        async with services.db.engine.begin() as connection:  # Core: this is on every update's path
+        # Core, one statement committing by itself: this is on every update's path.
+        async with services.db.autocommit() as connection:
             stored = await connection.execute(
                 insert(InboxUpdate).values(bot_id=self.application.bot.id, update_id=item.update_id,
                                            payload=item.to_dict(), received_at=services.now())
@@ -74,8 +73,11 @@ class InboxQueue(asyncio.Queue):
             )
             if stored.rowcount != 1:
                 return False
-            if reading and self.within_store is not None:
-                await self.within_store(connection, item)
+            if self.within_store is not None:
+                try:
+                    await self.within_store(connection, item)
+                except Exception:  # the update is stored; the reading was only a head start
+                    log.debug("the reading alongside update %s failed", item.update_id, exc_info=True)
             return True
 
 

@@ -54,8 +54,8 @@ class _Found:
 
 
 class ActorPrefetch:
-    """Who sent an update, read in the transaction that stores it (bot.inbox), which is open anyway:
-    one unit of work fewer on the path of every answer. Group -1 takes it only if nothing in this
+    """Who sent an update, read on the connection that stores it (bot.inbox), right after the
+    store: one unit of work fewer on the path of every answer. Group -1 takes it only if nothing in this
     process has changed members or units since the read began, and only while it is fresh
     (MAX_AGE): another instance's change is then seen as of the update's arrival, as if the update
     had been handled at once. Otherwise group -1 reads again, as without a prefetch."""

@@ -101,7 +101,7 @@ async def rate_command(update: Update, context: BotContext) -> None:
             await message.reply_text(t("You may see only your own unit's figures."))
             return
         unit_id = actor.unit_id
-    async with services.db.reading() as session:
+    async with services.db.single_read() as session:  # with the units at hand, one SELECT
         result = await report(session, period, services.settings.tz, today, services.unit_rows())
     lines = [esc(line) for line in rate_lines(result, t, today, unit_id=unit_id, kind=kind)]
     lines[0] = f"<b>{lines[0]}</b>"

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
 log = logging.getLogger(__name__)
@@ -179,8 +179,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    readonly = connection.get_execution_options().get(READONLY, False)
-    sql = "BEGIN" if readonly else "BEGIN IMMEDIATE"
+    options = connection.get_execution_options()
+    if options.get(AUTOCOMMIT, False):
+        return  # each statement is its own transaction (Database.autocommit)
+    sql = "BEGIN" if options.get(READONLY, False) else "BEGIN IMMEDIATE"
     driver = connection.connection.driver_connection  # the aiosqlite connection
     try:
         await_only(driver.execute(sql))
@@ -202,6 +204,7 @@ def _sqlite_reset(dbapi_connection, _record, reset_state) -> None:
 
 
 READONLY = "mailbox_readonly"
+AUTOCOMMIT = "mailbox_autocommit"
 
 
 MIGRATION_LOCK_KEY = 0x6D61696C  # "mail": the advisory lock instances migrate under
@@ -242,6 +245,28 @@ class Database:
         async with self.sessions() as session, session.begin():
             await session.connection(execution_options={READONLY: True})
             yield session
+
+    @asynccontextmanager
+    async def single_read(self) -> AsyncIterator[AsyncSession]:
+        """`reading` for a read of one statement, atomic by itself: no BEGIN and COMMIT around it
+        (two trips to aiosqlite's thread, or two round trips to PostgreSQL, on the path of an
+        answer). Two statements in it are two snapshots."""
+        async with self.sessions() as session, session.begin():
+            await session.connection(execution_options={READONLY: True, **self._autocommit_options()})
+            yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection on which each statement commits by itself, for work that is one write (the
+        inbox's store of an update)."""
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**self._autocommit_options())
+            yield connection  # nothing to commit afterwards, so nothing after the writes can fail
+
+    def _autocommit_options(self) -> dict[str, Any]:
+        if self.engine.dialect.name == "sqlite":
+            return {AUTOCOMMIT: True}  # see _sqlite_begin; the driver is in autocommit already
+        return {"isolation_level": "AUTOCOMMIT"}
 
     async def reachable(self, keep_trying: Callable[[], bool] = lambda: True) -> bool:
         """Waits until the database answers (True), or `keep_trying()` says stop (False)."""

@@ -85,6 +85,21 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
+    # Outside a transaction sqlite3's commit and rollback do nothing; sqlite3 says whether one is
+    # open without a trip to the thread, so ending a unit of work that opened none costs none.
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+    def _in_transaction(self) -> bool:
+        connection = self._connection._connection
+        return connection is None or connection.in_transaction  # closed: let the adapter say so
+
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:

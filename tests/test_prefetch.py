@@ -1,6 +1,6 @@
-"""The sender of an update is read in the transaction that stores it (handlers.context.ActorPrefetch),
+"""The sender of an update is read on the connection that stores it (handlers.context.ActorPrefetch),
 and group -1 takes that reading only while nothing in this process has changed members or units
-since, and only while it is fresh; a failing read never keeps an update from being stored."""
+since, and only while it is fresh; a failing read never keeps an update from being handled."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ async def test_a_reading_is_taken_only_while_nobody_changed_and_it_is_fresh(stan
 
         async def fetch(update_id: int) -> Update:
             update = update_from(8101, update_id)
-            async with db.engine.begin() as connection:
+            async with db.autocommit() as connection:
                 await prefetch.fetch(connection, update)
             return update
 
@@ -88,7 +88,7 @@ async def test_group_minus_one_uses_the_reading_and_a_failing_one_loses_nothing(
     monkeypatch.setattr(context_module, "current_actor", counted)
     liaison.send("/rate")
     await expect(liaison, "八仙镇")
-    assert reads == ["AsyncConnection"]  # only in the store's transaction, none in group -1
+    assert reads == ["AsyncConnection"]  # only on the store's connection, none in group -1
 
     inbox = bot.app.update_queue
     calls: list[int] = []
@@ -101,5 +101,5 @@ async def test_group_minus_one_uses_the_reading_and_a_failing_one_loses_nothing(
     reads.clear()
     liaison.send("/rate")
     await expect(liaison, "八仙镇")
-    assert len(calls) == 1  # stored on the next try, without the reading
+    assert len(calls) == 1  # stored once; the failed reading is only logged
     assert reads == ["AsyncSession"]  # group -1 read for itself

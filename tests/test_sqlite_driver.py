@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import aiosqlite
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models.db import Database
@@ -66,3 +66,54 @@ async def test_a_query_is_one_trip_to_aiosqlites_thread(db, monkeypatch):
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
         assert (await connection.execute(select(THINGS.c.id).where(THINGS.c.name == "路灯"))).all() == []
         assert trips == ["_run"]
+
+
+async def test_a_unit_of_work_that_opens_no_transaction_costs_no_trip_to_end(db, monkeypatch):
+    """Database.autocommit and single_read: no BEGIN, and no COMMIT trip for the transaction never
+    opened; what autocommit writes is stored at once."""
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    async with db.reading() as session:  # the pool holds a connection already
+        await session.execute(text("SELECT 1"))
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with db.autocommit() as connection:
+        await connection.execute(insert(THINGS).values(name="路灯"))
+    assert trips == ["_run"]
+    trips.clear()
+    async with db.single_read() as session:
+        assert (await session.execute(select(THINGS.c.name))).scalars().all() == ["路灯"]
+    assert trips == ["_run"]
+    monkeypatch.undo()
+    async with db.engine.connect() as other:  # stored, seen from another connection
+        assert (await other.execute(select(func.count()).select_from(THINGS))).scalar_one() == 1
+
+
+async def test_autocommit_and_single_read_on_both_databases(database_url):
+    """The same on PostgreSQL, where they run with isolation level AUTOCOMMIT."""
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.create_all)
+        async with database.autocommit() as connection:
+            assert (await connection.execute(insert(THINGS).values(name="路灯"))).rowcount == 1
+            await connection.execute(insert(THINGS).values(name="井盖"))
+        async with database.single_read() as session:
+            names = (await session.execute(select(THINGS.c.name).order_by(THINGS.c.id))).scalars().all()
+        assert names == ["路灯", "井盖"]
+        async with database.transaction() as session:  # the pooled connection is back to transactions
+            await session.execute(insert(THINGS).values(name="积水"))
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as session:
+                await session.execute(insert(THINGS).values(name="噪音"))
+                raise RuntimeError("rolled back")
+        async with database.reading() as session:
+            assert (await session.execute(select(func.count()).select_from(THINGS))).scalar_one() == 3
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(METADATA.drop_all)
+        await database.dispose()
