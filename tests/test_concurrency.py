@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_the_bot_the_intake_api_and_a_cli_import_write_at_once(bot, http, database_url, tmp_path):
-    rows = 20_000
+    rows = 60_000  # long enough, at 30,000 rows a second, for several rounds of posts and questions
     source = tmp_path / "来信.csv"
     write_letters_csv(source, rows, "C")
     environment = {**os.environ, "BOT_TOKEN": bot.api.token, "DATABASE_URL": database_url, "LANGUAGE": "zh_CN"}
