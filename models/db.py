@@ -32,7 +32,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.util import await_only
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -50,12 +49,10 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
         from models.sqlite_driver import ONE_TRIP_DBAPI
 
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, pool_reset_on_return=None,
-            module=ONE_TRIP_DBAPI, **kwargs,
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, module=ONE_TRIP_DBAPI, **kwargs,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        event.listen(engine.sync_engine, "reset", _sqlite_reset)
         return engine
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "connect", _came_back)
@@ -171,36 +168,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-# Every statement SQLAlchemy sends through aiosqlite is several trips to aiosqlite's thread and back
-# (make a cursor, execute, fetch, close), each a wait on the event loop. BEGIN and the reset of a
-# connection going back to the pool happen for every unit of work, on every update's path, so they
-# take the short way: BEGIN in one trip, and the reset only when a transaction is still open (units
-# of work and SQLAlchemy's connections end theirs; this catches whatever did not).
-
-
 def _sqlite_begin(connection) -> None:
     options = connection.get_execution_options()
     if options.get(AUTOCOMMIT, False):
         return  # each statement is its own transaction (Database.autocommit)
-    sql = "BEGIN" if options.get(READONLY, False) else "BEGIN IMMEDIATE"
-    driver = connection.connection.driver_connection  # the aiosqlite connection
-    try:
-        await_only(driver.execute(sql))
-    except sqlite3.Error as exc:  # e.g. "database is locked" past the busy timeout, as SQLAlchemy raises it
-        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-
-
-def _sqlite_reset(dbapi_connection, _record, reset_state) -> None:
-    """In place of SQLAlchemy's rollback on return (pool_reset_on_return=None): a rollback only
-    when the connection is inside a transaction; sqlite3 knows that without a trip to the thread."""
-    if reset_state.terminate_only:
-        return
-    try:
-        open_transaction = dbapi_connection.driver_connection._conn.in_transaction
-    except ValueError:  # aiosqlite's connection is closed: nothing to reset
-        return
-    if open_transaction:
-        dbapi_connection.rollback()
+    connection.exec_driver_sql("BEGIN" if options.get(READONLY, False) else "BEGIN IMMEDIATE")
 
 
 READONLY = "mailbox_readonly"

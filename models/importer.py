@@ -67,12 +67,11 @@ _SWITCH_INTERVAL = 0.0005
 _REMEMBERED = 50_000  # distinct times (or pairs of them) whose deadlines an import keeps at hand
 
 LETTERS = Letter.__table__
-_WAITING = frozenset({LetterStatus.NEW.value, LetterStatus.RETURNED.value})
 EVENTS = LetterEvent.__table__
 COLUMNS = tuple(column.name for column in LETTERS.c)
 """The columns the import writes: all of them, in table order."""
 
-
+_WAITING = frozenset({LetterStatus.NEW.value, LetterStatus.RETURNED.value})
 WAITING_LISTED = 30  # numbers of letters waiting for assignment named in the answer; more are counted
 
 
@@ -298,13 +297,12 @@ class _Writer:
         await tallies.add_rows(self.session, rows)
         self.report.skipped += len(ids) - len(rows)
         self.report.imported += len(rows)
-        for row in rows:
+        for row, record in zip(rows, records, strict=True):
             if row["status"] in _WAITING:
                 self.report.waiting_count += 1
                 if len(self.report.waiting) < WAITING_LISTED:
                     self.report.waiting.append(row["id"])
-        # Letters assigned by the import itself are news to their units; history is not.
-        for row, record in zip(rows, records, strict=True):
+            # Letters assigned by the import itself are news to their units; history is not.
             if record.assigned_on_arrival:
                 enqueue(self.session, await self._unit_chats(record.unit_id), Kind.LETTER_CARD, letter_id=row["id"])
         if self.sqlite:

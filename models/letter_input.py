@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from locales import N_
@@ -229,14 +230,20 @@ def _latest(now: dt.datetime) -> dt.datetime:
 
 
 _new = object.__new__
+_Built = TypeVar("_Built")
+
+
+def without_init(cls: type[_Built], values: dict[str, object]) -> _Built:
+    """`cls(**values)` for a frozen dataclass and a complete set of its fields, without the
+    field-by-field __init__ (a tenth of a file row's validation): for what is built once per row
+    of a large file. Tests pin each use to the dataclass's own constructor."""
+    built = _new(cls)
+    built.__dict__.update(values)
+    return built
 
 
 def _record(values: dict[str, object]) -> LetterRecord:
-    """`LetterRecord(**values)` for a complete set of fields, without the frozen dataclass's
-    field-by-field __init__ (a tenth of a file row's validation); tests pin the two as equal."""
-    record = _new(LetterRecord)
-    record.__dict__.update(values)
-    return record
+    return without_init(LetterRecord, values)
 
 
 def build_record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.letters import OPEN_STATUSES
@@ -22,14 +22,22 @@ async def history(session: AsyncSession, letter_id: int) -> list[tuple[LetterEve
     return [(e, names.get(e.actor_id, ""), titles.get(e.chat_id, "")) for e in events]
 
 
+async def _first_and_count(session: AsyncSession, query: Select, limit: int) -> tuple[list, int]:
+    """The first `limit` rows of `query` and how many it has, counted by the database (a province's
+    unit may have thousands) only when there are more than that."""
+    rows = (await session.execute(query.limit(limit))).all()
+    if len(rows) < limit:
+        return rows, len(rows)
+    return rows, await session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None))
+
+
 async def open_letters(session: AsyncSession, unit_id: int, limit: int) -> tuple[list[Letter], int]:
     """A unit's open (assigned or signed-for) letters, the earliest deadline first: the first
-    `limit`, and how many there are (counted by the database: a province's unit may have
-    thousands)."""
-    where = (Letter.status.in_(OPEN_STATUSES), Letter.unit_id == unit_id)
-    letters = (await session.scalars(select(Letter).where(*where).order_by(Letter.due_date, Letter.id).limit(limit))).all()
-    total = len(letters) if len(letters) < limit else await session.scalar(select(func.count()).select_from(Letter).where(*where))
-    return list(letters), total
+    `limit`, and how many there are."""
+    rows, total = await _first_and_count(session, (
+        select(Letter).where(Letter.status.in_(OPEN_STATUSES), Letter.unit_id == unit_id).order_by(Letter.due_date, Letter.id)
+    ), limit)
+    return [letter for (letter,) in rows], total
 
 
 async def overdue_letters(
@@ -37,15 +45,10 @@ async def overdue_letters(
 ) -> tuple[list[tuple[Letter, str]], int]:
     """Open letters past their deadline, with their unit's name, by unit (file order), oldest first:
     the first `limit`, and how many there are."""
-    where = [Letter.status.in_(OPEN_STATUSES), Letter.due_date < today]
+    query = select(Letter, Unit.name).join(Unit, Unit.id == Letter.unit_id).where(Letter.status.in_(OPEN_STATUSES), Letter.due_date < today)
     if unit_id is not None:
-        where.append(Letter.unit_id == unit_id)
-    rows = (await session.execute(
-        select(Letter, Unit.name).join(Unit, Unit.id == Letter.unit_id).where(*where)
-        .order_by(Unit.position, Letter.due_date, Letter.id).limit(limit)
-    )).all()
-    total = len(rows) if len(rows) < limit else await session.scalar(
-        select(func.count()).select_from(Letter).join(Unit, Unit.id == Letter.unit_id).where(*where))
+        query = query.where(Letter.unit_id == unit_id)
+    rows, total = await _first_and_count(session, query.order_by(Unit.position, Letter.due_date, Letter.id), limit)
     return [(letter, name) for letter, name in rows], total
 
 

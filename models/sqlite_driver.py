@@ -86,7 +86,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = OneTripCursor
 
     # Outside a transaction sqlite3's commit and rollback do nothing; sqlite3 says whether one is
-    # open without a trip to the thread, so ending a unit of work that opened none costs none.
+    # open without a trip to the thread, so ending a unit of work that opened none costs none, and
+    # so does the pool's rollback of a connection given back (a unit of work has ended its own).
 
     def commit(self) -> None:
         if self._in_transaction():
