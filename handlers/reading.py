@@ -24,6 +24,12 @@ ACTION_LABELS = {
     "extension_asked": N_("asked for {days} more working days: {reason}"), "extended": N_("extended to {due}"),
     "extension_refused": N_("extension refused"), "reopened": N_("sent back for handling again: {reason}"),
 }
+# For an event without what its label names: a return imported from a file (which has no column
+# for the reason), and letters that came with a unit or an invalid status before their events
+# recorded the unit or the reason.
+BARE_LABELS = {
+    "assigned": ("unit", N_("assigned")), "returned": ("reason", N_("returned")), "invalidated": ("reason", N_("marked invalid")),
+}
 ORIGIN_LABELS = {"api": N_("the website (API)"), "cli": N_("the command line"), "import": N_("a file import"), "system": N_("the bot")}
 
 
@@ -73,6 +79,9 @@ async def letter_command(update: Update, context: BotContext) -> None:
 def _event_line(event, name: str, chat_title: str, t: Translator, tz) -> str:
     detail = {k: esc(v) for k, v in (event.detail or {}).items()}
     label = ACTION_LABELS.get(event.action)
+    needed, bare = BARE_LABELS.get(event.action, (None, None))
+    if needed is not None and not detail.get(needed):
+        label = bare
     what = t(label, **{k: detail.get(k, "") for k in ("unit", "reason", "days", "due")}) if label else esc(event.action)
     who = esc(name) if name else t(ORIGIN_LABELS.get(event.actor_kind, "the bot"))
     if event.chat_id is None:

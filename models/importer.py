@@ -33,8 +33,22 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, and_, any_, bindparam, case, insert, literal, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,7 +66,7 @@ from models.letter_file import LetterFileError, RowProblem, read_letter_file
 from models.letter_input import LetterRecord
 from models.letters import Origin, Rules
 from models.outbox import Kind, admin_chat_ids, enqueue, unit_chat_ids
-from models.tables import Letter, LetterEvent, LetterStatus
+from models.tables import Letter, LetterEvent, LetterStatus, Unit
 from models.unit_resolver import UnitResolver
 
 if TYPE_CHECKING:
@@ -68,6 +82,7 @@ _REMEMBERED = 50_000  # distinct times (or pairs of them) whose deadlines an imp
 
 LETTERS = Letter.__table__
 EVENTS = LetterEvent.__table__
+UNITS = Unit.__table__
 COLUMNS = tuple(column.name for column in LETTERS.c)
 """The columns the import writes: all of them, in table order."""
 
@@ -221,7 +236,7 @@ class _Writer:
             # PostgreSQL's sequence may interleave other transactions' ids with a batch's.
             else LETTERS.c.id == any_(bindparam("ids", type_=ARRAY(Integer)))
         )
-        self._events: Any = _events_statement(self._among, origin, now, report.file_name)
+        self._events: Any = _events_statement(self._among, origin, now, report.file_name, self.dialect)
         self._driver: Any = None  # SQLite: the aiosqlite connection under the session
         self._next_id: int | None = None  # SQLite: the next free id (see _reserve)
         self._pending: asyncio.Future | None = None
@@ -353,7 +368,7 @@ _HISTORY = (
 )
 
 
-def _events_statement(among, origin: Origin, now: dt.datetime, file_name: str):
+def _events_statement(among, origin: Origin, now: dt.datetime, file_name: str, dialect: Dialect):
     """INSERT INTO letter_events … SELECT: each stored letter (`among`) joined with the kinds of
     event its columns call for, in letter order and then in `history_events` order, so the events
     get their ids as if inserted letter by letter. One statement per batch: the database does it
@@ -380,7 +395,12 @@ def _events_statement(among, origin: Origin, now: dt.datetime, file_name: str):
                 else_=literal(None, e.from_status.type),
             ),
             kinds.c.to_status,
-            case((n == 1, literal({"source": file_name}, e.detail.type)), else_=literal({}, e.detail.type)),
+            case(
+                (n == 1, literal({"source": file_name}, e.detail.type)),
+                (n == 2, _json_object(dialect, "unit", select(UNITS.c.name).where(UNITS.c.id == letter.unit_id).scalar_subquery())),
+                (n == 6, _json_object(dialect, "reason", letter.invalid_reason)),
+                else_=literal({}, e.detail.type),
+            ),
         )
         .select_from(LETTERS.join(kinds, or_(*(n == order if which is None else and_(n == order, which) for order, _, _, which in _HISTORY))))
         .where(among)
@@ -388,6 +408,13 @@ def _events_statement(among, origin: Origin, now: dt.datetime, file_name: str):
     )
     columns = ["letter_id", "at", "actor_id", "actor_kind", "chat_id", "action", "from_status", "to_status", "detail"]
     return insert(EVENTS).from_select(columns, query)
+
+
+def _json_object(dialect: Dialect, key: str, value):
+    """{key: value} built by the database, as `history_events` details it (the key is a constant
+    of ours, written into the SQL)."""
+    build = func.json_build_object if dialect.name == "postgresql" else func.json_object
+    return build(literal_column(f"'{key}'"), value, type_=EVENTS.c.detail.type)
 
 
 class LetterRows:

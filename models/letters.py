@@ -115,8 +115,9 @@ async def ingest(
         if existing is None:
             raise
         return existing, False
-    for action, at, from_status, to_status in history_events(record, now):
-        record_event(session, letter, origin, action, at, from_status, to_status)
+    unit = await session.get(Unit, record.unit_id) if record.unit_id is not None else None
+    for action, at, from_status, to_status, detail in history_events(record, now, unit.name if unit else None):
+        record_event(session, letter, origin, action, at, from_status, to_status, **detail)
     if announce:
         # Letters from the website arrive at any hour: their cards wait for working hours.
         automatic = origin.kind != "person"
@@ -145,20 +146,25 @@ def letter_values(rules: Rules, record: LetterRecord, now: dt.datetime) -> dict[
     return values
 
 
-def history_events(record: LetterRecord, now: dt.datetime) -> list[tuple[str, dt.datetime, str | None, str]]:
-    """The events a letter brings with it, dated as its source dates them: (action, at, from, to)."""
+def history_events(
+    record: LetterRecord, now: dt.datetime, unit_name: str | None = None,
+) -> list[tuple[str, dt.datetime, str | None, str, dict[str, Any]]]:
+    """The events a letter brings with it, dated as its source dates them: (action, at, from, to,
+    detail). The details are those the same steps taken in chat record, as far as the letter
+    knows them: the unit it was assigned to (`unit_name`), why it is invalid. (A file has no
+    column for why a letter was returned.)"""
     new, assigned, accepted = LetterStatus.NEW, LetterStatus.ASSIGNED, LetterStatus.ACCEPTED
-    events: list[tuple[str, dt.datetime, str | None, str]] = [("received", now, None, new)]
+    events: list[tuple[str, dt.datetime, str | None, str, dict[str, Any]]] = [("received", now, None, new, {})]
     if record.assigned_at:
-        events.append(("assigned", record.assigned_at, new, assigned))
+        events.append(("assigned", record.assigned_at, new, assigned, {"unit": unit_name} if unit_name else {}))
     if record.accepted_at:
-        events.append(("accepted", record.accepted_at, assigned, accepted))
+        events.append(("accepted", record.accepted_at, assigned, accepted, {}))
     if record.done_at:
-        events.append(("done", record.done_at, accepted if record.accepted_at else assigned, LetterStatus.DONE))
+        events.append(("done", record.done_at, accepted if record.accepted_at else assigned, LetterStatus.DONE, {}))
     if record.status is LetterStatus.RETURNED:
-        events.append(("returned", now, accepted if record.accepted_at else assigned, LetterStatus.RETURNED))
+        events.append(("returned", now, accepted if record.accepted_at else assigned, LetterStatus.RETURNED, {}))
     if record.status is LetterStatus.INVALID:
-        events.append(("invalidated", now, assigned if record.assigned_at else new, LetterStatus.INVALID))
+        events.append(("invalidated", now, assigned if record.assigned_at else new, LetterStatus.INVALID, {"reason": record.invalid_reason}))
     return events
 
 

@@ -9,7 +9,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from models.tables import Letter, LetterEvent
-from tests.conftest import join
+from tests.conftest import expect, join
 from tests.test_cli import bare_environment, run_cli
 
 HEADER_ZH = "编号,标题,内容,姓名,电话,来信时间,类型,办理单位,状态,交办时间,签收时间,办结时间,答复内容,无效原因"
@@ -62,6 +62,22 @@ async def test_admin_imports_gb18030_history_in_chat(bot):
     again = (await admin.receive()).text
     assert "新导入 0 件" in again and "待交办" not in again and "4 件已存在" in (await other_admin.receive()).text
     assert len(await letters(bot)) == 4
+
+
+async def test_imported_history_names_the_unit_and_the_reason(bot):
+    """A letter's history from a file reads like one made in chat: the unit it was assigned to, why
+    it is invalid; a return, whose reason a file cannot carry, reads without an empty reason."""
+    returned = "W005,占道经营,x,,,2019-03-09 08:00,,八仙镇,已退回,2019-03-09 09:00,,,,"
+    bot.admin.send_document(csv_bytes([*ROWS_ZH, returned], "utf-8"), "网站导出.csv", "text/csv")
+    assert "新导入 5 件" in (await bot.admin.receive()).text
+    stored = {letter.external_id: letter.id for letter in await letters(bot)}
+    stories = {}
+    for external_id in ("W001", "W003", "W005"):
+        bot.admin.send(f"/letter {stored[external_id]}")
+        stories[external_id] = (await expect(bot.admin, "办理记录")).text
+    assert "交办八仙镇" in stories["W001"] and "已办结" in stories["W001"]
+    assert "标为无效：重复" in stories["W003"]
+    assert "交办八仙镇" in stories["W005"] and stories["W005"].rstrip().endswith("：退回"), stories["W005"]
 
 
 async def test_one_bad_row_imports_nothing_and_every_bad_row_is_named(bot):

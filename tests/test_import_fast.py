@@ -252,7 +252,9 @@ async def stored(db: Database) -> tuple[list, list, list]:
     # Each letter's events have consecutive ids, as when they were inserted letter by letter.
     assert all(last - first + 1 == count for _, first, last, count in per_letter)
     assert [first for _, first, _, _ in per_letter] == sorted(first for _, first, _, _ in per_letter)
-    return [tuple(r) for r in letters], [tuple(r) for r in events], [tuple(r) for r in cards]
+    # An event's detail as the object it spells: the database spells what it builds its own way.
+    events = [(*r[:-1], json.loads(r[-1]) if isinstance(r[-1], str) else r[-1]) for r in events]
+    return [tuple(r) for r in letters], events, [tuple(r) for r in cards]
 
 
 async def general_import(session, rules, path: Path, resolver, origin: Origin, file_name: str) -> tuple[int, int]:
@@ -269,8 +271,10 @@ async def general_import(session, rules, path: Path, resolver, origin: Origin, f
         values = letter_values(rules, record, NOW)
         letter_id = (await session.execute(insert(Letter.__table__).values(**values).returning(Letter.id))).scalar_one()
         await tallies.add_rows(session, [values])
-        for action, at, from_status, to_status in history_events(record, NOW):
-            detail = {"source": file_name} if action == "received" else {}
+        unit = await session.get(Unit, record.unit_id) if record.unit_id is not None else None
+        for action, at, from_status, to_status, detail in history_events(record, NOW, unit.name if unit else None):
+            if action == "received":
+                detail = {"source": file_name}
             await session.execute(insert(LetterEvent.__table__).values(**event_values(letter_id, origin, action, at, from_status, to_status, detail)))
         if record.assigned_on_arrival:
             enqueue(session, await unit_chat_ids(session, record.unit_id), Kind.LETTER_CARD, letter_id=letter_id)
@@ -389,7 +393,7 @@ def test_history_kinds_follow_history_events():
     assert listed == [a for a in actions if a != "invalidated"]
     invalid = dataclasses.replace(record, status=LetterStatus.INVALID)
     assert [action for action, *_ in history_events(invalid, NOW)][-1] == actions[-1]
-    assert [to for *_, to in history_events(record, NOW)] == [to for _, a, to, _ in _HISTORY if a != "invalidated"]
+    assert [to for *_, to, _ in history_events(record, NOW)] == [to for _, a, to, _ in _HISTORY if a != "invalidated"]
 
 
 async def test_driver_errors_come_out_as_sqlalchemy_errors(tmp_path):

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from models.tables import Letter, LetterEvent
-from tests.conftest import AUTH, greet
+from tests.conftest import AUTH, expect, greet
 
 LETTER = {
     "external_id": "W2019-0001",
@@ -126,6 +126,10 @@ async def test_a_letter_with_a_unit_is_assigned_and_the_unit_told(bot, http):
         f"letter:accept:{body['id']}", f"letter:return:{body['id']}", f"letter:done:{body['id']}", f"letter:extend:{body['id']}",
     }
     assert "张**" in card.text
+    # Its history names the unit, as an assignment in chat does.
+    bot.admin.send(f"/letter {body['id']}")
+    story = await expect(bot.admin, "办理记录")
+    assert "网站（API）：交办八仙镇" in story.text, story.text
 
 
 async def test_long_content_is_shortened_not_refused(bot, http):
