@@ -38,7 +38,8 @@ def db_tz():
 
 async def test_sweep_sends_one_digest_per_unit(tmp_path):
     for units in (36, 400):
-        _, decided, queued = await sweep_time(f"sqlite+aiosqlite:///{tmp_path}/s{units}.db", units, 300)
+        # Three sweeps, the first two rolled back: each decides the same, one set of digests stays.
+        _, decided, queued = await sweep_time(f"sqlite+aiosqlite:///{tmp_path}/s{units}.db", units, 300, repeat=3)
         assert decided == queued == min(units, 300)
 
 
@@ -50,6 +51,11 @@ async def test_the_whole_benchmark_runs_small(tmp_path):
     assert any(n.startswith("/rate 八仙镇 round trip") for n in names) and any(n.startswith("statistics query, all time") for n in names)
     assert any("import" in n for n in names) and any("closing by reply" in n for n in names) and any("RSS" in n for n in names)
     assert all(f.ours > 0 for f in figures)
+    # The import beside the same baseline as its floor (the database writing what it stored) and
+    # its ceiling (the command's start, then that writing).
+    imported, floor, ceiling = (next(f for f in figures if f.name.startswith(prefix)) for prefix in (
+        "import through", "… the database alone writing what the import stored", "… the command's start, then"))
+    assert imported.baseline == floor.baseline == ceiling.baseline and floor.ours > ceiling.ours
     assert any("SEARCH letters" in note or "Scan" in note for note in notes)
     if postgres:  # settled after the load, measured, and its database dropped at the end
         assert any(n == "/rate 八仙镇 round trip (PostgreSQL)" for n in names)
