@@ -35,6 +35,7 @@ COMMANDS: tuple[MenuCommand, ...] = (
     MenuCommand("rate", N_("Handling rates"), MEMBERS, N_("[unit|镇|部门] [period]"), in_groups=True),
     MenuCommand("report", N_("The quarterly notice, its table and chart"), frozenset({Role.ADMIN, Role.LEADER}), N_("[period]")),
     MenuCommand("mine", N_("My unit's open letters"), frozenset({Role.LIAISON}), in_groups=True),
+    MenuCommand("mine", N_("Letters waiting for assignment"), ADMINS),
     MenuCommand("letter", N_("A letter and its whole history"), MEMBERS, N_("<id>"), in_groups=True),
     MenuCommand("overdue", N_("Overdue letters"), MEMBERS, N_("[unit]"), in_groups=True),
     MenuCommand("done", N_("Close a letter with the reply"), frozenset({Role.ADMIN, Role.LIAISON}), N_("<id> <reply>"), in_groups=True),

@@ -1,11 +1,13 @@
-"""Reading: /letter <id> (the letter and its whole story), /mine (a liaison's open letters),
-/overdue [unit]. Each message naming letters is recorded against them, so replying to it works."""
+"""Reading: /letter <id> (the letter and its whole story), /mine (a liaison's open letters; an
+admin's letters waiting for assignment), /overdue [unit]. Each message naming open letters is
+recorded against them, so replying to it closes one."""
 
 from __future__ import annotations
 
 import re
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import CommandHandler
 
 from handlers.cards import CONTENT_LIMIT, card_for, local_time
@@ -14,8 +16,8 @@ from handlers.render import chunks, command_args, esc, pieces, unit_or_ask
 from locales import N_, Translator
 from models.letters import get_letter
 from models.permissions import Action, can
-from models.queries import history, open_letters, overdue_letters, remember
-from models.tables import Role
+from models.queries import history, open_letters, overdue_letters, remember, waiting_letters
+from models.tables import LetterStatus, Role
 
 LIST_LIMIT = 40
 ACTION_LABELS = {
@@ -130,6 +132,12 @@ async def _send_list(update: Update, context: BotContext, heading: str, letters,
 
 async def mine_command(update: Update, context: BotContext) -> None:
     actor, t = context.actor, context.t
+    if actor.role is Role.ADMIN:
+        if update.effective_chat.type == ChatType.PRIVATE:
+            await _waiting(update, context)
+        else:  # a unit's group is no place for every unit's letters
+            await update.effective_message.reply_text(t("In a private chat with me, /mine lists the letters waiting for assignment."))
+        return
     if actor.role is not Role.LIAISON or actor.unit_id is None:
         await update.effective_message.reply_text(t("/mine lists a liaison's open letters. Use /overdue to see what is late."))
         return
@@ -139,6 +147,32 @@ async def mine_command(update: Update, context: BotContext) -> None:
         await update.effective_message.reply_text(t("{unit} has no open letters.", unit=esc(actor.unit_name)))
         return
     await _send_list(update, context, t("<b>Open letters of {unit} ({count})</b>", unit=esc(actor.unit_name), count=total), letters, total)
+
+
+async def _waiting(update: Update, context: BotContext) -> None:
+    """An admin's /mine: what waits for them to assign, the longest waiting first. Not recorded
+    against the letters: none of them is a unit's to close by a reply."""
+    t, services = context.t, context.services
+    async with services.db.reading() as session:
+        letters, total = await waiting_letters(session, LIST_LIMIT)
+    if not letters:
+        await update.effective_message.reply_text(t("No letters are waiting for assignment."))
+        return
+    lines = [t("<b>Waiting for assignment ({count})</b>", count=total)]
+    for letter in letters:
+        title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
+        received = local_time(letter.received_at, services.settings.tz)
+        if letter.status == LetterStatus.RETURNED and letter.return_reason:
+            lines.append(t("#{id} {title} — returned: {reason}", id=letter.id, title=title, reason=esc(letter.return_reason[:60])))
+        elif letter.status == LetterStatus.RETURNED:  # imported as returned: a file has no reason
+            lines.append(t("#{id} {title} — returned", id=letter.id, title=title))
+        else:
+            lines.append(t("#{id} {title} — received {time}", id=letter.id, title=title, time=received))
+    if total > len(letters):
+        lines.append(t("…and {more} more.", more=total - len(letters)))
+    lines.append(t("Send /assign and a number to assign one; the bot suggests units."))
+    for text in chunks(lines):
+        await update.effective_message.reply_text(text)
 
 
 async def overdue_command(update: Update, context: BotContext) -> None:

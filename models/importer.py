@@ -64,7 +64,7 @@ from models.db import (
 )
 from models.letter_file import LetterFileError, RowProblem, read_letter_file
 from models.letter_input import LetterRecord
-from models.letters import Origin, Rules
+from models.letters import WAITING_STATUSES, Origin, Rules
 from models.outbox import Kind, admin_chat_ids, enqueue, unit_chat_ids
 from models.tables import Letter, LetterEvent, LetterStatus, Unit
 from models.unit_resolver import UnitResolver
@@ -86,7 +86,7 @@ UNITS = Unit.__table__
 COLUMNS = tuple(column.name for column in LETTERS.c)
 """The columns the import writes: all of them, in table order."""
 
-_WAITING = frozenset({LetterStatus.NEW.value, LetterStatus.RETURNED.value})
+_WAITING = frozenset(status.value for status in WAITING_STATUSES)
 WAITING_LISTED = 30  # numbers of letters waiting for assignment named in the answer; more are counted
 
 

@@ -22,6 +22,7 @@ from models.tables import ExtensionRequest, ExtensionState, Letter, LetterEvent,
 from models.units import topics_of
 
 OPEN_STATUSES = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED)
+WAITING_STATUSES = (LetterStatus.NEW, LetterStatus.RETURNED)  # for the admins to assign
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.letters import OPEN_STATUSES
+from models.letters import OPEN_STATUSES, WAITING_STATUSES
 from models.tables import Letter, LetterEvent, LetterMessage, Member, Unit, UnitChat
 
 
@@ -36,6 +36,15 @@ async def open_letters(session: AsyncSession, unit_id: int, limit: int) -> tuple
     `limit`, and how many there are."""
     rows, total = await _first_and_count(session, (
         select(Letter).where(Letter.status.in_(OPEN_STATUSES), Letter.unit_id == unit_id).order_by(Letter.due_date, Letter.id)
+    ), limit)
+    return [letter for (letter,) in rows], total
+
+
+async def waiting_letters(session: AsyncSession, limit: int) -> tuple[list[Letter], int]:
+    """Letters waiting for the admins to assign them (new, or returned by their unit), the longest
+    waiting first: the first `limit`, and how many there are."""
+    rows, total = await _first_and_count(session, (
+        select(Letter).where(Letter.status.in_(WAITING_STATUSES)).order_by(Letter.received_at, Letter.id)
     ), limit)
     return [letter for (letter,) in rows], total
 

@@ -124,6 +124,35 @@ async def test_return_and_reassign(bot, http, county):
     assert (await events_of(bot, letter_id))[-2:] == ["returned", "assigned"]
 
 
+async def test_an_admins_mine_lists_what_waits_for_assignment(bot, http, county):
+    a1, admin, leader = county["a1"], county["admin"], county["leader"]
+    admin.send("/mine")
+    assert "没有待交办的信件" in (await admin.receive()).text
+    returned_id, cards = await assigned_letter(bot, http, county)
+    waiting = await post_letter(http, external_id="W-wait", title="学校门口<路灯>", received_at="2026-11-26T09:00:00+08:00")
+    await expect(admin, f"#{waiting['id']}")  # its card
+    a1.press(cards["a1"], cards["a1"].button("退回"))
+    a1.send("不属于本镇辖区", reply_to=await expect(a1, "退回"))
+    await expect(admin, "退回理由", kind="message")
+
+    admin.send("/mine")
+    listing = (await expect(admin, "待交办信件")).text
+    assert "待交办信件（2 件）" in listing and "发送 /assign 加编号即可交办" in listing
+    # The longest waiting first: received on the 26th, then the returned one of the 27th.
+    assert listing.index(f"#{waiting['id']} 学校门口<路灯> — 2026-11-26 09:00 来信") < listing.index(f"#{returned_id} ")
+    assert f"#{returned_id} 八仙镇村道路灯不亮 — 已退回：不属于本镇辖区" in listing
+    # Assigned, it waits no more; a leader's /mine still points to /overdue.
+    admin.send(f"/assign {returned_id} 长安")
+    await expect(admin, "已交办长安镇")
+    admin.send("/mine")
+    assert "待交办信件（1 件）" in (await expect(admin, "待交办信件")).text
+    # Not in a unit's group, where everyone would see every unit's letters.
+    admin.send("/mine", chat=county["group"])
+    assert "学校门口" not in (await expect(admin, "私聊中发送 /mine", chat=county["group"], kind="message")).text
+    leader.send("/mine")
+    assert "/overdue" in (await leader.receive()).text
+
+
 async def test_extensions_twice_then_refused(bot, http, county):
     a1, admin = county["a1"], county["admin"]
     letter_id, _ = await assigned_letter(bot, http, county)

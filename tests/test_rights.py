@@ -102,7 +102,7 @@ READS: list[tuple[str, dict[str, Outcome]]] = [
         admins=see("您好", "信息中心管理员", "/invite"), leader=see("您好", "县领导", hide=("/invite",)),
         a=see("您好", "八仙镇联络员", "/mine"), b=see("您好", "长安镇联络员", "/mine"))),
     ("/help", each(
-        admins=see("/invite", "/assign", "/invalid", "/remind", "/new"),
+        admins=see("/invite", "/assign", "/invalid", "/remind", "/new", "/mine"),
         leader=see("/rate", "/report", "/letter", hide=("/invite", "/assign", "/invalid", "/done", "/mine", "/remind", "/new")),
         liaisons=see("/mine", "/done", "/return", "/extend", hide=("/invite", "/assign", "/invalid", "/report", "/remind", "/new")))),
     ("/units", each(others=see("镇 (11)", "部门 (25)", "八仙镇 — 联络员：八仙联络员"))),
@@ -126,7 +126,7 @@ READS: list[tuple[str, dict[str, Outcome]]] = [
     ("/letter {b}", each(
         others=see("#{b}", TITLE_B, "办理记录", messages=2), leader=see("#{b}", TITLE_B, buttons=False, messages=2),
         a=no(NOT_YOURS, "办理记录"))),
-    ("/mine", each(others=see("/mine 用于"), a=see("#{a}", TITLE_A, hide=("#{b}", TITLE_B)),
+    ("/mine", each(admins=see("没有待交办的信件", hide=(TITLE_A, TITLE_B)), others=see("/mine 用于"), a=see("#{a}", TITLE_A, hide=("#{b}", TITLE_B)),
                    b=see("#{b}", TITLE_B, hide=("#{a}", TITLE_A)))),
     ("/holidays", each(others=see("官方放假安排"), liaisons=no(ADMINS_AND_LEADERS))),
     ("/invite 八仙镇", each(admins=see("?start=", "八仙镇"), others=no(NO_INVITE))),
