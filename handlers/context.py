@@ -105,7 +105,8 @@ async def load_member_and_locale(update: Update, context: BotContext) -> None:
     context.actor = actor
     context.t = Translator(language_for(actor.language, person.language_code, services.settings.language))
     if services.delivery is not None:
-        await services.delivery.reachable_again(person.telegram_id)
+        chat = update.effective_chat
+        await services.delivery.reachable_again(person.telegram_id, *((chat.id,) if chat is not None and chat.id < 0 else ()))
     if actor.is_stranger and not _is_start(update):
         await explain_to_stranger(update, context)
         raise ApplicationHandlerStop

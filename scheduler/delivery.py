@@ -5,7 +5,8 @@ sent, then marked. A claim is a lease (LEASE): a row left `sending` by an instan
 claimed again once its lease runs out, by any instance; on SQLite, where only one bot process runs,
 at once at the next start. A person may rarely see a notice twice (killed between Telegram's answer
 and the commit), but never miss one. Telegram's refusals (blocked bot, bad request) are
-final and logged; outages and timeouts are retried with a growing pause.
+final and logged; outages and timeouts are retried with a growing pause (at most RETRY_PAUSE_MAX)
+for as long as they last: an outage of Telegram or of the proxy in front of it loses nothing.
 
 The database going away is waited out: a row whose send Telegram answered is recorded once the
 database is back (else its lease would run out and it would go again), and a row that could not
@@ -41,13 +42,23 @@ from scheduler.messages import Edit, Send
 log = logging.getLogger(__name__)
 BATCH = 20
 POLL_SECONDS = 2.0
-MAX_ATTEMPTS = 8
+RETRY_PAUSE_MAX = dt.timedelta(minutes=10)
 # How long a claimed row is another instance's: far longer than a send, even one held by the rate
 # limiter in a busy group (20 a minute), so a live instance never loses a row it is sending.
 LEASE = dt.timedelta(minutes=10)
 
 
 QUIET_BEFORE, QUIET_FROM = dt.time(8, 0), dt.time(20, 0)
+
+
+def retry_pause(attempts: int, error: Exception) -> dt.timedelta:
+    """Twice as long after each failed attempt, up to RETRY_PAUSE_MAX; as long as Telegram asks
+    when it says how long."""
+    pause = dt.timedelta(seconds=2 ** min(attempts, 20))
+    if isinstance(error, RetryAfter):
+        asked = error.retry_after
+        pause = asked if isinstance(asked, dt.timedelta) else dt.timedelta(seconds=asked)
+    return min(pause, RETRY_PAUSE_MAX)
 
 
 class Delivery:
@@ -81,12 +92,15 @@ class Delivery:
                                       .values(state=OutboxState.PENDING, not_before=None))
             self.unreachable = set((await session.scalars(select(UnreachableChat.chat_id))).all())
 
-    async def reachable_again(self, chat_id: int) -> None:
-        """The person wrote to us: whatever blocked delivery is over."""
-        if chat_id in self.unreachable:
-            self.unreachable.discard(chat_id)
+    async def reachable_again(self, *chat_ids: int) -> None:
+        """A person wrote to us, or someone wrote in a group we are in: whatever blocked delivery
+        there is over. `unreachable` is this instance's copy of the table, refreshed at every
+        claim, so a chat another instance found unreachable is cleared here too."""
+        cleared = [chat_id for chat_id in chat_ids if chat_id in self.unreachable]
+        if cleared:
+            self.unreachable.difference_update(cleared)
             async with self.services.db.transaction() as session:
-                await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id == chat_id))
+                await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id.in_(cleared)))
 
     def quiet(self, now: dt.datetime) -> bool:
         """Outside 08:00–20:00 or on a day off, the bot does not speak on its own."""
@@ -134,6 +148,8 @@ class Delivery:
                 row.state = OutboxState.SENDING
                 row.attempts += 1
                 row.not_before = now + LEASE
+            if rows:  # another instance may have marked a chat, or seen it come back
+                self.unreachable = set((await session.scalars(select(UnreachableChat.chat_id))).all())
         for row in rows:
             await self._deliver(row)
         return len(rows)
@@ -167,10 +183,9 @@ class Delivery:
                 await self._follow_migration(row, exc.new_chat_id)
             return
         except (RetryAfter, NetworkError) as exc:  # TimedOut is a NetworkError
-            pause = dt.timedelta(seconds=min(600, 2 ** row.attempts))
-            final = row.attempts >= MAX_ATTEMPTS
-            log.warning("outbox %s not delivered (%s); %s", row.id, exc, "giving up" if final else f"retrying in {pause}")
-            await self._finish(row, OutboxState.FAILED if final else OutboxState.PENDING, sent, error=str(exc), retry_in=pause)
+            pause = retry_pause(row.attempts, exc)
+            log.warning("outbox %s not delivered (%s); retrying in %s", row.id, exc, pause)
+            await self._finish(row, OutboxState.PENDING, sent, error=str(exc), retry_in=pause)
             return
         except Exception as exc:  # anything else must not leave the row (and the loop) stuck
             if database_unreachable(exc):  # rendering needs the database; nothing was sent
@@ -218,8 +233,9 @@ class Delivery:
     ) -> None:
         now = self.services.now()
         async with self.services.db.transaction() as session:
-            if unreachable and row.chat_id not in self.unreachable and row.chat_id != 0:
-                # Once per chat: the admins learn it, and we stop trying until the person writes.
+            if unreachable and row.chat_id != 0 and await session.get(UnreachableChat, row.chat_id) is None:
+                # Once per chat (whichever instance met it first): the admins learn it, and we stop
+                # trying until the person writes, or someone writes in the group.
                 session.add(UnreachableChat(chat_id=row.chat_id, since=now, error=(error or "")[:500]))
                 admins = [a for a in await admin_chat_ids(session, self.services.rules.admin_ids) if a != row.chat_id]
                 enqueue(session, admins, Kind.UNREACHABLE, payload={"chat": row.chat_id, "error": (error or "")[:200]})

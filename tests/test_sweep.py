@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from models.tables import Nudge, Outbox, SweepRun
+from models.tables import Nudge, Outbox, SweepRun, UnreachableChat
 from scheduler.jobs import JOB_NAME, run_sweep, scheduled_sweep
 from tests.conftest import expect, greet, join, post_letter
 
@@ -192,6 +192,68 @@ async def test_delivery_survives_429_500_and_403(bot, http, county):
     b.send("/help")  # back
     await b.receive()
     assert b.id not in bot.services.delivery.unreachable
+
+
+async def test_an_outage_of_any_length_loses_no_message(bot, http, county):
+    """Telegram (or the proxy before it) answering 502 for hours: every message is tried again,
+    at most ten minutes apart, until it goes through."""
+    a1 = county["a1"]
+    await settle(bot)
+    at(bot, "2026-12-10", "10:00")
+    bot.api.fail_next("sendMessage", 502, "Bad Gateway", times=30)  # about ten tries for each card
+    await post_letter(http, external_id="O1", unit="八仙镇", title="停电三天")
+    for _ in range(60):
+        await bot.services.delivery.deliver_pending()
+        async with bot.services.db.reading() as session:
+            states = dict((await session.execute(select(Outbox.state, func.count()).group_by(Outbox.state))).all())
+        if set(states) <= {"sent"}:
+            break
+        bot.clock.now += dt.timedelta(minutes=10, seconds=1)  # past any pause
+    assert set(states) == {"sent"}, states
+    async with bot.services.db.reading() as session:
+        assert await session.scalar(select(func.max(Outbox.attempts))) > 8  # where it once gave up
+    await expect(a1, "停电三天")
+
+
+async def test_a_group_that_refused_us_is_reachable_once_someone_writes_there(bot, http, county):
+    a1, group = county["a1"], county["group"]
+    await settle(bot)
+    at(bot, "2026-12-10", "10:00")
+    bot.api.fail_next("sendMessage", 403, "Forbidden: bot was kicked from the supergroup chat", chat_id=group["id"])
+    await post_letter(http, external_id="G1", unit="八仙镇", title="第一件")
+    await settle(bot)
+    assert group["id"] in bot.services.delivery.unreachable
+    a1.send("/help", chat=group)  # the bot is back in the group
+    await a1.receive(chat=group)
+    assert group["id"] not in bot.services.delivery.unreachable
+    await post_letter(http, external_id="G2", unit="八仙镇", title="第二件")
+    await settle(bot)
+    await expect(a1, "第二件", chat=group)
+
+
+async def test_the_unreachable_chats_follow_the_database(bot, http, county):
+    """Another instance marks a chat unreachable, and clears it when the person writes to it:
+    this instance follows at its next claim, and does not mark the chat (or tell the admins)
+    a second time."""
+    b, admin = county["b"], county["admin"]
+    await settle(bot)
+    at(bot, "2026-12-10", "10:00")
+    async with bot.services.db.transaction() as session:
+        session.add(UnreachableChat(chat_id=b.id, error="Forbidden: bot was blocked by the user"))
+    await post_letter(http, external_id="U1", unit="长安镇", title="第一件")
+    await settle(bot)
+    assert b.id in bot.services.delivery.unreachable and not [m for m in bot.api.pending(b.id) if "第一件" in m.text]
+    bot.api.started.discard(b.id)
+    bot.services.delivery.unreachable.discard(b.id)  # as if this instance had not heard of it yet
+    await post_letter(http, external_id="U2", unit="长安镇", title="第二件")
+    await settle(bot)  # refused: the chat is already marked, so the admins hear nothing more
+    assert not [m for m in bot.api.pending(admin.id) if "无法再向" in m.text]
+    async with bot.services.db.transaction() as session:
+        await session.delete(await session.get(UnreachableChat, b.id))  # the other instance heard from 长安丙
+    bot.api.started.add(b.id)
+    await post_letter(http, external_id="U3", unit="长安镇", title="第三件")
+    await settle(bot)
+    await expect(b, "第三件")
 
 
 async def test_the_real_job_queue_fires_the_daily_sweep(bot, http, county):
