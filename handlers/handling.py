@@ -30,8 +30,11 @@ PROMPTS = {
     "extend": ("prompt_extend", N_("Reply to this message with the working days you need and the reason, e.g. “3 需要现场核实”, to ask for more time on letter #{id}.")),
     "reopen": ("prompt_reopen", N_("Reply to this message with the reason for sending letter #{id} back for handling again.")),
 }
-PENDING_REPLY = "pending_reply"
-CHOICES_SHOWN = 10
+# A reply to a message about several letters waits for its button, by the question asked about it:
+# (chat id, question's message id) → the reply's text. Kept per person, the last KEPT_PENDING.
+PENDING_REPLIES = "pending_replies"
+KEPT_PENDING = 20
+CHOICES_SHOWN, CHOICES_PER_ROW = 40, 5  # as many as a list names (handlers.reading.LIST_LIMIT)
 
 
 def origin_of(update: Update, context: BotContext) -> Origin:
@@ -117,7 +120,9 @@ async def prompt_button(update: Update, context: BotContext) -> None:
 async def choose_letter_button(update: Update, context: BotContext) -> None:
     """After a reply to a message about several letters: which one it closes."""
     letter_id = int(update.callback_query.data.rsplit(":", 1)[1])
-    text = context.user_data.pop(PENDING_REPLY, None)
+    question = update.callback_query.message
+    pending = context.user_data.get(PENDING_REPLIES, {})
+    text = pending.pop((question.chat.id, question.message_id), None) if question is not None else None
     if not text:
         await update.callback_query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
@@ -148,12 +153,15 @@ async def reply_to_letter(update: Update, context: BotContext) -> None:
     if named and int(named.group(1)) in {letter_id for letter_id, _ in actions}:
         await act(update, context, "done", int(named.group(1)), named.group(2))
         return
-    context.user_data[PENDING_REPLY] = message.text
-    rows = [[InlineKeyboardButton(f"#{letter_id}", callback_data=f"reply:letter:{letter_id}")] for letter_id, _ in actions[:CHOICES_SHOWN]]
-    await message.reply_text(
-        context.t("That message is about several letters. Which one does your reply close?"),
-        reply_markup=InlineKeyboardMarkup(rows),
+    buttons = [InlineKeyboardButton(f"#{letter_id}", callback_data=f"reply:letter:{letter_id}") for letter_id, _ in actions[:CHOICES_SHOWN]]
+    question = await message.reply_text(
+        context.t("That message is about several letters. Which one does your reply close? You may also reply to it again with the letter's number first, e.g. “{id} …”.", id=actions[0][0]),
+        reply_markup=InlineKeyboardMarkup([buttons[i:i + CHOICES_PER_ROW] for i in range(0, len(buttons), CHOICES_PER_ROW)]),
     )
+    pending = context.user_data.setdefault(PENDING_REPLIES, {})
+    pending[(question.chat_id, question.message_id)] = message.text
+    while len(pending) > KEPT_PENDING:
+        del pending[next(iter(pending))]  # the oldest question
 
 
 # ---- commands -----------------------------------------------------------------------------

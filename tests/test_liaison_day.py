@@ -247,6 +247,28 @@ async def test_reply_to_a_list_asks_which_letter(bot, http, county):
         assert (await session.get(Letter, first)).status == "assigned"
 
 
+async def test_each_reply_waiting_for_its_letter_keeps_its_own_words(bot, http, county):
+    """Two replies to lists, each asked which letter: each question's buttons close with its own
+    reply, and every letter of the list has a button (twelve here)."""
+    a1 = county["a1"]
+    ids = [(await assigned_letter(bot, http, county, external_id=f"M{i}"))[0] for i in range(12)]
+    questions = []
+    for words in ("答复甲：已修复", "答复乙：已转交"):
+        a1.send("/mine")
+        a1.send(words, reply_to=await expect(a1, "在办信件"))
+        questions.append(await expect(a1, "哪一件"))
+    assert {data for _, data in questions[0].buttons} == {f"reply:letter:{i}" for i in ids}
+    assert f"“{min(ids)} ……”" in questions[0].text  # how to name the letter instead
+    assert "已办结" in (await a1.answer_to(a1.press(questions[0], f"reply:letter:{ids[11]}")))["text"]
+    assert "已办结" in (await a1.answer_to(a1.press(questions[1], f"reply:letter:{ids[0]}")))["text"]
+    async with bot.services.db.reading() as session:
+        assert (await session.get(Letter, ids[11])).reply == "答复甲：已修复"
+        assert (await session.get(Letter, ids[0])).reply == "答复乙：已转交"
+    # Each reply closes one letter: a second press finds nothing waiting.
+    callback = a1.press(questions[0], f"reply:letter:{ids[5]}")
+    assert "已失效" in (await a1.answer_to(callback))["text"]
+
+
 async def test_overdue_lists_by_unit(bot, http, county):
     admin, leader, b = county["admin"], county["leader"], county["b"]
     letter_id, _ = await assigned_letter(bot, http, county)
