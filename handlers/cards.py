@@ -67,9 +67,9 @@ def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privac
         due = letter.due_date.isoformat()
         lines.append(t("Due: {date} (estimated)", date=due) if letter.due_estimated else t("Due: {date}", date=due))
     if letter.status == LetterStatus.INVALID and letter.invalid_reason:
-        lines.append(t("Reason: {reason}", reason=shortened(letter.invalid_reason, REASON_LIMIT, t)))
+        lines.append(t("Reason: {reason}", reason=shortened(privacy.text(letter.invalid_reason, names=sender), REASON_LIMIT, t)))
     if letter.status == LetterStatus.RETURNED and letter.return_reason:
-        lines.append(t("Returned because: {reason}", reason=shortened(letter.return_reason, REASON_LIMIT, t)))
+        lines.append(t("Returned because: {reason}", reason=shortened(privacy.text(letter.return_reason, names=sender), REASON_LIMIT, t)))
     if letter.status == LetterStatus.ACCEPTED and letter.accepted_at:
         lines.append(t("Signed for by {name} at {time}", name=esc(people.get(letter.accepted_by, "—")), time=local_time(letter.accepted_at, tz)))
     if letter.status == LetterStatus.DONE:

@@ -70,7 +70,10 @@ async def letter_command(update: Update, context: BotContext) -> None:
         for part in chunks([esc(piece) for piece in pieces(full, 3000)], 3000):
             sent.append(await message.reply_text(part))
     story = [t("<b>History of letter #{id}</b>", id=letter_id)]
-    story += [_event_line(event, name, title, t, services.settings.tz) for event, name, title in events]
+    def masked(text: str) -> str:  # reasons are free text: they may repeat the sender's name or number
+        return privacy.text(text, names=(letter.sender_name,))
+
+    story += [_event_line(event, name, title, t, services.settings.tz, masked) for event, name, title in events]
     for part in chunks(story):
         sent.append(await message.reply_text(part))
     async with services.db.transaction() as session:
@@ -78,8 +81,8 @@ async def letter_command(update: Update, context: BotContext) -> None:
             remember(session, [letter_id], each.chat_id, each.message_id, "detail", services.now())
 
 
-def _event_line(event, name: str, chat_title: str, t: Translator, tz) -> str:
-    detail = {k: esc(v) for k, v in (event.detail or {}).items()}
+def _event_line(event, name: str, chat_title: str, t: Translator, tz, masked) -> str:
+    detail = {k: esc(masked(v) if k == "reason" and isinstance(v, str) else v) for k, v in (event.detail or {}).items()}
     label = ACTION_LABELS.get(event.action)
     needed, bare = BARE_LABELS.get(event.action, (None, None))
     if needed is not None and not detail.get(needed):
@@ -163,7 +166,8 @@ async def _waiting(update: Update, context: BotContext) -> None:
         title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
         received = local_time(letter.received_at, services.settings.tz)
         if letter.status == LetterStatus.RETURNED and letter.return_reason:
-            lines.append(t("#{id} {title} — returned: {reason}", id=letter.id, title=title, reason=esc(letter.return_reason[:60])))
+            reason = services.privacy.text(letter.return_reason, names=(letter.sender_name,))[:60]
+            lines.append(t("#{id} {title} — returned: {reason}", id=letter.id, title=title, reason=esc(reason)))
         elif letter.status == LetterStatus.RETURNED:  # imported as returned: a file has no reason
             lines.append(t("#{id} {title} — returned", id=letter.id, title=title))
         else:

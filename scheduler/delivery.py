@@ -311,7 +311,8 @@ class Delivery:
             "⏳ {name} ({unit}) asks {days} more working days for letter #{id} “{title}” (due {date}): {reason}",
             name=esc(await person_name(session, request.requested_by)), unit=esc(await unit_name(session, letter.unit_id) or ""),
             days=request.days, id=letter.id, title=esc(self.services.privacy.text(letter.title, names=(letter.sender_name,))[:60]),
-            date=letter.due_date.isoformat() if letter.due_date else "—", reason=esc(request.reason),
+            date=letter.due_date.isoformat() if letter.due_date else "—",
+            reason=esc(self.services.privacy.text(request.reason, names=(letter.sender_name,))),
         )
         keyboard = InlineKeyboardMarkup([[
             InlineKeyboardButton(t("Approve"), callback_data=f"ext:ok:{request.id}"),

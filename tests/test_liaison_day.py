@@ -153,6 +153,26 @@ async def test_an_admins_mine_lists_what_waits_for_assignment(bot, http, county)
     assert "/overdue" in (await leader.receive()).text
 
 
+async def test_reasons_are_masked_like_the_letter(bot, http, county):
+    """A reason is free text: the sender's name, a phone or an ID number in it is masked wherever
+    the bot shows it (the card, the history, the admin's /mine, the extension request)."""
+    a1, admin, leader = county["a1"], county["admin"], county["leader"]
+    letter_id, cards = await assigned_letter(bot, http, county, sender_name="张三丰")
+    a1.press(cards["a1"], cards["a1"].button("申请延期"))
+    a1.send("3 张三丰（13912345678）要求补充材料", reply_to=await expect(a1, "延期"))
+    request = await expect(admin, "申请延期", kind="message")
+    a1.press(cards["a1"], cards["a1"].button("退回"))
+    a1.send("张三丰（13912345678，身份证610926198001011234）反映的是邻县问题", reply_to=await expect(a1, "退回", kind="message"))
+    card = await expect(admin, "退回理由", kind="message")
+    admin.send("/mine")
+    waiting = await expect(admin, "待交办信件")
+    leader.send(f"/letter {letter_id}")
+    story = await expect(leader, "办理记录")
+    for shown in (request, card, waiting, story):
+        assert "13912345678" not in shown.text and "610926198001011234" not in shown.text and "张三丰" not in shown.text, shown.text
+    assert "139****5678" in card.text and "张**" in story.text
+
+
 async def test_extensions_twice_then_refused(bot, http, county):
     a1, admin = county["a1"], county["admin"]
     letter_id, _ = await assigned_letter(bot, http, county)
