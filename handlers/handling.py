@@ -122,7 +122,8 @@ async def choose_letter_button(update: Update, context: BotContext) -> None:
     letter_id = int(update.callback_query.data.rsplit(":", 1)[1])
     question = update.callback_query.message
     pending = context.user_data.get(PENDING_REPLIES, {})
-    text = pending.pop((question.chat.id, question.message_id), None) if question is not None else None
+    key = (question.chat.id, question.message_id) if question is not None else None
+    text = pending.pop(key, None)  # taken before acting: two quick presses close one letter
     if not text:
         await update.callback_query.answer(context.t("This button is no longer valid."), show_alert=True)
         return
@@ -130,6 +131,8 @@ async def choose_letter_button(update: Update, context: BotContext) -> None:
     # unit's letter, a refusal must leave that message's buttons alone.
     if await act(update, context, "done", letter_id, text):
         await set_buttons(update.callback_query, None)
+    else:  # refused (another unit's letter, closed meanwhile): the reply may still go to another
+        pending[key] = text
 
 
 # ---- replies ------------------------------------------------------------------------------

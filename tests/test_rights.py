@@ -442,7 +442,7 @@ async def test_in_the_group_of_unit_a(bot, http):
     b.send("/mine")
     listing = await expect(b, "在办信件")
     b.send("两件都已办好", reply_to=listing)
-    await expect(b, "哪一件")
+    question = await expect(b, "哪一件")
     before = await state(bot)
     problems = []
     # Telegram lets a bot say 20 things a minute in a group (PTB's rate limiter waits beyond that),
@@ -472,8 +472,10 @@ async def test_in_the_group_of_unit_a(bot, http):
             answer = await c[role].answer_to(c[role].press(card, data))
             if not alerted(answer, OTHER_UNIT if role == "b" else UNIT_ONLY):
                 problems.append(f"{role} pressed {data} in the group: {answer}")
-    # The answer waiting to be placed, put on 八仙镇's letter with a forged choice.
-    answer = await b.answer_to(b.press(card, c.fill("reply:letter:{a}")))
+    # The answer waiting to be placed, put on 八仙镇's letter with a forged choice on its question
+    # (pressed anywhere else, nothing is waiting there).
+    assert "已失效" in (await b.answer_to(b.press(card, c.fill("reply:letter:{a}"))))["text"]
+    answer = await b.answer_to(b.press(question, c.fill("reply:letter:{a}")))
     if not alerted(answer, OTHER_UNIT):
         problems.append(f"b placed a waiting answer on letter A: {answer}")
     stranger.send("我也回一句", chat=group, reply_to=card)
