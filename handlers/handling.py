@@ -11,6 +11,7 @@ import re
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from handlers.cards import REASON_LIMIT, shortened
 from handlers.context import BotContext
 from handlers.render import command_args, esc, set_buttons
 from locales import N_
@@ -74,7 +75,9 @@ async def act(update: Update, context: BotContext, action: str, letter_id: int, 
         "return": t("Letter #{id} was returned to the information centre.", id=letter_id),
         "extend": t("Your request for more time on letter #{id} went to the information centre.", id=letter_id),
         "reopen": t("Letter #{id} was sent back to its unit.", id=letter_id),
-        "invalid": t("Letter #{id} marked invalid: {reason}", id=letter_id, reason=esc(text.strip())),
+        # The reason as the card shows it: a reason of thousands of characters is stored (cut at
+        # 2,000) and must not make the confirmation too long to send.
+        "invalid": t("Letter #{id} marked invalid: {reason}", id=letter_id, reason=shortened(text.strip(), REASON_LIMIT, t)),
     }
     await answer(update, done_messages[action])
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models.tables import Letter, LetterEvent
-from tests.conftest import join
+from tests.conftest import expect, greet, join, post_letter
 
 
 async def stored(bot) -> list[Letter]:
@@ -140,3 +140,17 @@ async def test_any_unit_by_pages_and_invalid_with_reasons(bot):
     assert "没有 #99 号信件" in (await admin.receive()).text
     admin.send("/invalid")
     assert "用法" in (await admin.receive()).text
+
+
+async def test_a_very_long_invalid_reason_is_confirmed_shortened(bot, http):
+    """Stored (cut at 2,000 characters) and confirmed with the reason shortened, not refused by
+    Telegram as too long after the change was made."""
+    admin = bot.admin
+    await greet(admin)
+    letter = await post_letter(http, external_id="LONG1")
+    await expect(admin, f"#{letter['id']}")
+    admin.send(f"/invalid {letter['id']} " + "重复来信，" * 820)
+    confirmation = await expect(admin, "标为无效")
+    assert len(confirmation.text) < 1000 and "…" in confirmation.text
+    [stored_letter] = await stored(bot)
+    assert stored_letter.status == "invalid" and len(stored_letter.invalid_reason) == 2000
