@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.runtime import Services
-from locales import Translator
+from locales import N_, Translator
 from models.db import database_unreachable
 from models.letter_input import build_record, clean_text
 from models.letters import LetterError, Origin, find_by_external_id, get_letter, ingest, letter_json, unit_name
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 SERVICES = web.AppKey("services", Services)
 RETRY_AFTER_SECONDS = 30
+API_REQUIRED = ("external_id", "content")  # besides what every letter needs (title, received_at)
 
 
 def _error(status: int, message: str, **extra) -> web.Response:
@@ -96,8 +97,14 @@ async def post_letter(request: web.Request) -> web.Response:
     raw = {key: payload.get(key) for key in ("external_id", "title", "content", "sender_name", "sender_phone", "received_at", "type", "unit")}
     now = services.now()
     record = build_record(raw, tz=services.settings.tz, resolver=services.resolver, now=now, history=False)
-    if isinstance(record, list):
-        errors = {e.field: t(e.message, **e.values) for e in record}
+    # What the website always sends, and a letter typed in may lack: its number (without it a retry
+    # would store the letter twice), and its text (which may be empty: some letters are all title).
+    missing = [name for name in API_REQUIRED if raw[name] is None]
+    if isinstance(raw["external_id"], str) and not raw["external_id"].strip():
+        missing.append("external_id")
+    if isinstance(record, list) or missing:
+        errors = {name: t(N_("is required")) for name in missing}
+        errors.update({e.field: t(e.message, **e.values) for e in record} if isinstance(record, list) else {})
         return _error(422, t("Some fields are not valid."), errors=errors)
     try:
         async with services.db.transaction() as session:

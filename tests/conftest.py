@@ -7,6 +7,7 @@ Every test that uses `bot` fails if any handler raised: PTB would only log it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -179,8 +180,12 @@ async def expect(person: Person, *fragments: str, chat: dict | None = None, kind
     raise AssertionError(f"no message with {fragments} among {seen}")
 
 
+_EXTERNAL_IDS = itertools.count(1)
+
+
 async def post_letter(http, **fields) -> dict:
-    body = {"title": "八仙镇村道路灯不亮", "content": "路灯坏了三个月", "received_at": "2026-11-27T10:00:00+08:00", **fields}
+    body = {"external_id": f"T-{next(_EXTERNAL_IDS)}", "title": "八仙镇村道路灯不亮", "content": "路灯坏了三个月",
+            "received_at": "2026-11-27T10:00:00+08:00", **fields}
     response = await http.post("/api/letters", json=body, headers=AUTH)
     assert response.status in (200, 201), await response.text()
     return await response.json()

@@ -91,6 +91,14 @@ async def test_bad_input_is_refused_naming_each_field(bot, http):
     assert set(errors) == {"title", "content", "received_at", "unit", "type", "sender_name"}
     assert "必填" in errors["title"]
 
+    # The website's number and the letter's text are required: without the number a retry would
+    # store the letter twice.
+    response = await http.post("/api/letters", json={k: v for k, v in LETTER.items() if k not in ("external_id", "content")}, headers=AUTH)
+    errors = (await response.json())["errors"]
+    assert response.status == 422 and set(errors) == {"external_id", "content"} and "必填" in errors["external_id"]
+    response = await http.post("/api/letters", json={**LETTER, "external_id": " ", "content": None}, headers=AUTH)
+    assert response.status == 422 and set((await response.json())["errors"]) == {"external_id", "content"}
+
     response = await http.post("/api/letters", json={**LETTER, "external_id": "W3", "unit": "县"}, headers=AUTH)
     assert response.status == 422 and "县住建局" in (await response.json())["errors"]["unit"]
     response = await http.post("/api/letters", json={**LETTER, "external_id": "W4", "received_at": "2099-01-01T00:00:00+08:00"}, headers=AUTH)

@@ -17,6 +17,7 @@ import itertools
 import json
 import re
 import string
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -725,7 +726,7 @@ BODY_LIMIT = 1024 * 1024
 
 
 def _letter(**fields) -> dict:
-    return {"title": "八仙镇路灯不亮", "content": "路灯坏了", "received_at": "2026-11-27T10:00:00+08:00", **fields}
+    return {"external_id": uuid.uuid4().hex, "title": "八仙镇路灯不亮", "content": "路灯坏了", "received_at": "2026-11-27T10:00:00+08:00", **fields}
 
 
 SPECIAL_BODIES = [
@@ -817,7 +818,7 @@ async def test_a_lone_surrogate_is_replaced_and_the_letter_stored(bot, http):
     """JSON may escape half of a surrogate pair; UTF-8 cannot hold it. It becomes U+FFFD (shown
     where text was lost) in every text field, and the letter is stored once."""
     before = await counts(bot)
-    body = (b'{"title": "\\ud800\\u8def\\u706f", "content": "\\u8def\\udfff", "sender_name": "\\udc00",'
+    body = (b'{"external_id": "S1", "title": "\\ud800\\u8def\\u706f", "content": "\\u8def\\udfff", "sender_name": "\\udc00",'
             b' "received_at": "2026-11-27T10:00:00+08:00"}')
     response = await http.post("/api/letters", data=body, headers={**AUTH, "Content-Type": "application/json"})
     assert response.status == 201, await response.text()
