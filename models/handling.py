@@ -24,7 +24,7 @@ from models.letters import (
 )
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, Actor, can
-from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role
+from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role, Unit
 
 MAX_EXTENSIONS = 2
 MAX_EXTENSION_DAYS = 30
@@ -180,10 +180,13 @@ async def decide_extension(
     """An admin approves (the deadline moves by the working days asked) or refuses."""
     if origin.actor is not None and not can(origin.actor, Action.MANAGE_LETTERS):
         raise LetterError(N_("Only administrators may do this."))
-    request = await session.scalar(select(ExtensionRequest).where(ExtensionRequest.id == request_id).with_for_update())
-    if request is None:
+    # The letter first, then the request, the order closing, returning and reassigning take them
+    # in (they lapse the letter's requests): the other order deadlocks with them on PostgreSQL.
+    letter_id = await session.scalar(select(ExtensionRequest.letter_id).where(ExtensionRequest.id == request_id))
+    if letter_id is None:
         raise LetterError(N_("This button is no longer valid."))
-    letter = await letter_for_update(session, request.letter_id)
+    letter = await letter_for_update(session, letter_id)
+    request = await session.scalar(select(ExtensionRequest).where(ExtensionRequest.id == request_id).with_for_update())
     if request.state != ExtensionState.PENDING:
         if request.decided_by is None:  # lapsed when the letter moved on
             raise LetterError(N_("This request is out of date: letter #{id} has been reassigned since."), id=letter.id)
@@ -220,6 +223,9 @@ async def reopen(session: AsyncSession, rules: Rules, letter_id: int, reason: st
     letter = await letter_for_update(session, letter_id)
     if letter.status != LetterStatus.DONE:
         raise LetterError(N_("Letter #{id} cannot be reopened: it is {status}."), id=letter.id, status=letter.status)
+    unit = await session.get(Unit, letter.unit_id)
+    if unit is None or not unit.active:  # its liaisons lost their rights with it: nobody could act
+        raise LetterError(N_("Letter #{id} cannot be reopened: its unit {unit} no longer exists."), id=letter.id, unit=unit.name if unit else "")
     deadlines = rules.deadlines.for_assignment(now, letter.type)
     record_event(session, letter, origin, "reopened", now, LetterStatus.DONE, LetterStatus.ASSIGNED, reason=reason[:2000], previous_reply=letter.reply)
     letter.status = LetterStatus.ASSIGNED

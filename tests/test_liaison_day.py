@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models.handling import close
 from models.letters import LetterError, Origin
 from models.permissions import Actor
-from models.tables import Letter, LetterEvent, Role
+from models.tables import Letter, LetterEvent, Role, Unit
 from tests.conftest import expect, greet, join, post_letter
 
 
@@ -209,6 +209,60 @@ async def test_extension_refused_and_none_after_the_deadline(bot, http, county):
     bot.clock.now += dt.timedelta(days=9)  # past the deadline
     a1.send(f"/extend {letter_id} 2 来不及了")
     await expect(a1, "已过")
+
+
+async def test_approving_an_extension_while_the_letter_closes_does_not_deadlock(bot, http, county, database_url):
+    """Closing takes the letter, then lapses its requests; approving took the request, then the
+    letter. Now both take the letter first: the approval waits for the close and is then refused."""
+    from models.handling import decide_extension
+    from models.letters import lapse_requests, letter_for_update
+    from models.tables import ExtensionRequest
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite lets one writer in at a time: nothing to interleave")
+    a1 = county["a1"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    a1.send(f"/extend {letter_id} 2 需要协调")
+    await expect(a1, "已提交")
+    services = bot.services
+    async with services.db.reading() as session:
+        request_id = await session.scalar(select(ExtensionRequest.id).where(ExtensionRequest.letter_id == letter_id))
+    admin_actor = Actor(telegram_id=1001, role=Role.ADMIN)
+    closing_holds_the_letter = asyncio.Event()
+
+    async def closing() -> None:
+        async with services.db.transaction() as session:
+            await letter_for_update(session, letter_id)
+            closing_holds_the_letter.set()
+            await asyncio.sleep(0.5)  # the approval starts meanwhile
+            await lapse_requests(session, letter_id, services.now())
+
+    async def approving() -> str:
+        await closing_holds_the_letter.wait()
+        try:
+            async with services.db.transaction() as session:
+                await decide_extension(session, services.rules, request_id, True, Origin("person", admin_actor), services.now())
+        except LetterError as exc:
+            return exc.message
+        return "approved"
+
+    _, outcome = await asyncio.wait_for(asyncio.gather(closing(), approving()), 30)
+    assert "out of date" in outcome or "already decided" in outcome, outcome
+
+
+async def test_a_letter_of_a_retired_unit_is_not_reopened(bot, http, county):
+    admin, a1 = county["admin"], county["a1"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    a1.send(f"/done {letter_id} 已修复")
+    await expect(a1, "已办结")
+    async with bot.services.db.transaction() as session:
+        letter = await session.get(Letter, letter_id)
+        unit = await session.get(Unit, letter.unit_id)
+        unit.active = False  # dropped from the units file
+    admin.send(f"/reopen {letter_id} 群众不满意")
+    assert "八仙镇已不存在" in (await expect(admin, "不能重办")).text
+    async with bot.services.db.reading() as session:
+        assert (await session.get(Letter, letter_id)).status == "done"
 
 
 async def test_illegal_transitions_change_nothing(bot, http, county):
