@@ -142,6 +142,10 @@ class Person:
         message = self.api.new_incoming(self, chat or self.chat, text=text, reply_to=reply_to)
         return message
 
+    def edit(self, message: dict, text: str) -> dict:
+        """Edits a message this person sent: Telegram sends the new version as an update of its own."""
+        return self.api.new_edit(message, text)
+
     def forward(self, text: str, sender_name: str = "某网友") -> dict:
         """Forwards someone else's message (a hidden user, as most forwards from citizens are)."""
         return self.api.new_incoming(self, self.chat, text=text, forward_from=sender_name)
@@ -264,6 +268,12 @@ class TelegramStandIn:
         self.messages[(chat_id, message["message_id"])] = message
         self._push({"message": message})
         return message
+
+    def new_edit(self, message: dict, text: str) -> dict:
+        edited = {**message, "text": text, "edit_date": int(time.time())}
+        self.messages[(edited["chat"]["id"], edited["message_id"])] = edited
+        self._push({"edited_message": edited})
+        return edited
 
     def new_callback(self, person: Person, sent: SentMessage, data: str) -> str:
         callback_id = str(next(self._callback_ids))

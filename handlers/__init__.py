@@ -1,6 +1,7 @@
 """Telegram handlers, thin: parse, call one domain function, render.
 
 `register()` is the one ordered place where they are attached:
+- group -2: edited messages stop here (handlers.edits);
 - group -1: who is writing and in which language; strangers stop here;
 - group 0: the features, one module each, then what none of them claimed (stale or forged
   buttons); PTB runs only the first matching handler of a group, so the catch-all goes last.
@@ -14,6 +15,7 @@ from handlers import (
     buttons,
     context,
     dispatch,
+    edits,
     errors,
     groups,
     handling,
@@ -35,6 +37,7 @@ FEATURES = (newletter, start, lang, units, invite, people, groups, imports, disp
 
 
 def register(application: Application) -> None:
+    application.add_handlers(edits.handlers(), group=-2)
     application.add_handler(context.HANDLER, group=-1)
     for feature in (*FEATURES, buttons):
         application.add_handlers(feature.handlers(), group=0)

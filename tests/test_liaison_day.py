@@ -265,6 +265,28 @@ async def test_a_letter_of_a_retired_unit_is_not_reopened(bot, http, county):
         assert (await session.get(Letter, letter_id)).status == "done"
 
 
+async def test_an_edited_message_is_not_acted_on_again(bot, http, county):
+    a1, group = county["a1"], county["group"]
+    letter_id, cards = await assigned_letter(bot, http, county)
+    sent = a1.send("路灯已修", reply_to=cards["a1"])
+    await expect(a1, "已办结，谢谢")
+    a1.edit(sent, "路灯已全部修复，感谢监督")
+    assert "以您第一次发送的内容为准" in (await expect(a1, "修改过的消息", kind="message")).text
+    command = a1.send(f"/extend {letter_id} 2 需要协调")
+    refusal = (await expect(a1, f"#{letter_id}", kind="message")).text  # closed: nothing to extend
+    a1.edit(command, f"/extend {letter_id} 3 需要协调")
+    assert "修改过" not in refusal
+    await expect(a1, "修改过的消息", kind="message")
+    chatter = a1.send("今天开会", chat=group)
+    a1.edit(chatter, "今天下午开会")  # a group's own talk, edited: no word from the bot
+    a1.send("/help", chat=group)
+    await expect(a1, "/rate", chat=group, kind="message")
+    assert not [m for m in bot.api.pending(group["id"]) if "修改过" in m.text]
+    async with bot.services.db.reading() as session:
+        assert (await session.get(Letter, letter_id)).reply == "路灯已修"
+    assert (await events_of(bot, letter_id)).count("done") == 1
+
+
 async def test_illegal_transitions_change_nothing(bot, http, county):
     admin, a1 = county["admin"], county["a1"]
     fresh = await post_letter(http, external_id="N1")
