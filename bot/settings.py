@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_UNITS_FILE = Path(__file__).parent / "data" / "pingli-units.yaml"
 TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+# The hours of a working day in which the bot speaks on its own (reminders, cards from the website).
+SPEAKING_FROM, SPEAKING_UNTIL = dt.time(8, 0), dt.time(20, 0)
 
 
 class DaysRule:
@@ -42,7 +44,12 @@ class DaysRule:
             if not text.strip().isdigit() or not 1 <= int(text) <= maximum:
                 raise ValueError(f"{part!r}: working days must be a whole number from 1 to {maximum}")
             if sep:
-                by_type[name.strip()] = int(text)
+                from models.letter_input import LETTER_TYPES, TYPE_WORDS  # the models, only when a type is named
+
+                letter_type = TYPE_WORDS.get(name.strip().lower())
+                if letter_type is None:
+                    raise ValueError(f"{name.strip()!r} is not a letter type: use {'、'.join(LETTER_TYPES)}")
+                by_type[letter_type] = int(text)
             elif default is None:
                 default = int(text)
             else:
@@ -142,6 +149,15 @@ class Settings(BaseSettings):
         """Accepts 9:30 as well as 09:30."""
         if isinstance(value, str) and re.fullmatch(r"\d:\d\d", value.strip()):
             return "0" + value.strip()
+        return value
+
+    @field_validator("reminder_time")
+    @classmethod
+    def _while_the_bot_speaks(cls, value: dt.time) -> dt.time:
+        """Reminders wait for the hours the bot speaks on its own; one queued after them would
+        wait for the next day and be dropped then as out of date."""
+        if not SPEAKING_FROM <= value.replace(tzinfo=None) < SPEAKING_UNTIL:
+            raise ValueError(f"must be from {SPEAKING_FROM:%H:%M} to before {SPEAKING_UNTIL:%H:%M}, when the bot speaks on its own")
         return value
 
     @field_validator("privacy", mode="before")

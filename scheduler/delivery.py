@@ -25,6 +25,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.ext import Application
 
 from bot.runtime import Services
+from bot.settings import SPEAKING_FROM, SPEAKING_UNTIL
 from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
@@ -48,7 +49,7 @@ RETRY_PAUSE_MAX = dt.timedelta(minutes=10)
 LEASE = dt.timedelta(minutes=10)
 
 
-QUIET_BEFORE, QUIET_FROM = dt.time(8, 0), dt.time(20, 0)
+QUIET_BEFORE, QUIET_FROM = SPEAKING_FROM, SPEAKING_UNTIL
 
 
 def retry_pause(attempts: int, error: Exception) -> dt.timedelta:

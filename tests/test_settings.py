@@ -205,7 +205,7 @@ def test_bad_timezone(env, zone):
 # --- REMINDER_TIME ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("09:30", dt.time(9, 30)), ("18:05", dt.time(18, 5)), ("00:00", dt.time(0, 0))])
+@pytest.mark.parametrize(("raw", "expected"), [("09:30", dt.time(9, 30)), ("18:05", dt.time(18, 5)), ("08:00", dt.time(8, 0)), ("19:59", dt.time(19, 59))])
 def test_reminder_time_parses(env, raw, expected):
     assert env(REMINDER_TIME=raw).reminder_time == expected
 
@@ -214,11 +214,21 @@ def test_reminder_time_without_leading_zero_parses(env):
     assert env(REMINDER_TIME="9:30").reminder_time == dt.time(9, 30)
 
 
-@pytest.mark.parametrize("raw", ["25:00", "09:60", "nine", "9h30"])
+@pytest.mark.parametrize("raw", ["25:00", "09:60", "nine", "9h30", "00:00", "07:59", "20:00", "21:30"])
 def test_bad_reminder_time(env, raw):
+    """Out of the hours the bot speaks on its own (08:00–20:00), reminders would be queued, held
+    and dropped the next day: refused at start."""
     with pytest.raises(SettingsError) as excinfo:
         env(REMINDER_TIME=raw)
     assert list(problems_of(excinfo)) == ["REMINDER_TIME"]
+
+
+def test_days_per_letter_type_name_real_types(env):
+    settings = env(HANDLING_DAYS="5;complaint=10;举报=7")  # English words for the types too
+    assert (settings.handling_days.for_type("投诉"), settings.handling_days.for_type("举报"), settings.handling_days.for_type("咨询")) == (10, 7, 5)
+    with pytest.raises(SettingsError) as excinfo:
+        env(HANDLING_DAYS="5;抱怨=7")  # no such type: it would never apply
+    assert list(problems_of(excinfo)) == ["HANDLING_DAYS"] and "抱怨" in problems_of(excinfo)["HANDLING_DAYS"]
 
 
 # --- day counts and ports ----------------------------------------------------------------------------
