@@ -12,6 +12,7 @@ from models.db import until_reachable
 from scheduler.sweep import SweepResult, claim_scheduled_run, sweep
 
 log = logging.getLogger(__name__)
+MISFIRE_GRACE_SECONDS = 3600
 JOB_NAME = "daily-sweep"
 
 
@@ -49,6 +50,12 @@ async def _daily(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def start_schedule(application: Application, services: Services) -> None:
     settings = services.settings
-    application.job_queue.run_daily(_daily, time=settings.reminder_time.replace(tzinfo=settings.tz), name=JOB_NAME)
+    application.job_queue.run_daily(
+        _daily, time=settings.reminder_time.replace(tzinfo=settings.tz), name=JOB_NAME,
+        # Run even when the loop was busy at the minute (a large import, a paused VM): the
+        # scheduler's own grace is one second, after which it skips the day. A day's sweep runs
+        # once whenever it starts (SweepRun).
+        job_kwargs={"misfire_grace_time": MISFIRE_GRACE_SECONDS, "coalesce": True},
+    )
     if services.local_now().time() >= settings.reminder_time:
         await scheduled_sweep(services, "catch-up")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -267,6 +268,19 @@ async def test_the_real_job_queue_fires_the_daily_sweep(bot, http, county):
     assert "超期 3 个工作日" in digest.text
     async with bot.services.db.reading() as session:
         assert (await session.get(SweepRun, dt.date(2026, 12, 10))).trigger == "schedule"
+
+
+async def test_the_daily_sweep_runs_when_the_loop_was_busy_at_its_minute(bot, http, county):
+    """The event loop blocked across the sweep's time (a large import, a paused machine): the
+    sweep runs late rather than not at all."""
+    await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    bot.api.pending(county["a1"].id)
+    at(bot, "2026-12-10")
+    [job] = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
+    job.job.modify(next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.2))
+    time.sleep(2.5)  # blocks the loop: the job's time passes meanwhile
+    assert "办理提醒" in (await expect(county["a1"], "办理提醒")).text
 
 
 async def test_monday_ranking_and_december_calendar_reminder(bot, http, county):
