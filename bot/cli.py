@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.logs import configure_logging, hide_secrets, secrets_of
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, database_url, load_settings
 from locales import Translator
 from models.db import Database
 from models.units import UnitsFileError
@@ -115,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 async def _migrate_to(settings: Settings, t: Translator, url: str) -> int:
     from bot.migrate_to import MigrateError, migrate_to
 
+    try:
+        url = database_url(url)
+    except ValueError:
+        print(t("Nothing was copied: {url} is not a database the bot can use. Give sqlite+aiosqlite:///path/to/mailbox.db or postgresql+asyncpg://user:password@host/database.", url=url), file=sys.stderr)
+        return 2
     services = await _open_database(settings)
     try:
         copied = await migrate_to(services.db, url)

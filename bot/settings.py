@@ -11,6 +11,7 @@ import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -18,6 +19,24 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_UNITS_FILE = Path(__file__).parent / "data" / "pingli-units.yaml"
 TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+# The drivers the bot runs on, and the URLs people write for the same databases without a driver.
+DATABASE_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite", "sqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+}
+
+
+def database_url(value: str) -> str:
+    """A database URL the bot can open: SQLite through aiosqlite or PostgreSQL through asyncpg
+    (`sqlite:///…` and `postgresql://…` are taken to mean those)."""
+    scheme, sep, rest = value.strip().partition("://")
+    driver = DATABASE_SCHEMES.get(scheme.lower())
+    if not sep or driver is None or not rest:
+        raise ValueError("use sqlite+aiosqlite:///path/to/mailbox.db or postgresql+asyncpg://user:password@host/database")
+    return f"{driver}://{rest}"
+
+
 # The hours of a working day in which the bot speaks on its own (reminders, cards from the website).
 SPEAKING_FROM, SPEAKING_UNTIL = dt.time(8, 0), dt.time(20, 0)
 
@@ -112,6 +131,21 @@ class Settings(BaseSettings):
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value()
         return hashlib.sha256(self.bot_token.get_secret_value().encode()).hexdigest()[:64]
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        return database_url(value)
+
+    @field_validator("telegram_proxy")
+    @classmethod
+    def _proxy_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+            raise ValueError(f"give the proxy as a URL with its scheme, e.g. http://127.0.0.1:7890 or socks5://127.0.0.1:1080 ({', '.join(PROXY_SCHEMES)})")
+        return value.strip()
 
     @field_validator("webhook_secret")
     @classmethod

@@ -82,3 +82,5 @@ def test_the_verb(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "units\t" in done.stdout and "复制完成" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "bot", "migrate-to", "mysql://u:p@h/x"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "不是机器人可用的数据库地址" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -84,6 +84,31 @@ def test_postgres_url_is_not_sqlite(env):
     assert settings.is_sqlite is False
 
 
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("postgresql://u:p@db/mailbox", "postgresql+asyncpg://u:p@db/mailbox"),
+    ("postgres://u:p@db/mailbox", "postgresql+asyncpg://u:p@db/mailbox"),
+    ("sqlite:///./data/x.db", "sqlite+aiosqlite:///./data/x.db"),
+    ("sqlite+aiosqlite:///./data/x.db", "sqlite+aiosqlite:///./data/x.db"),
+])
+def test_database_urls_without_a_driver_get_ours(env, raw, expected):
+    assert env(DATABASE_URL=raw).database_url == expected
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("DATABASE_URL", "mysql://u:p@h/x"), ("DATABASE_URL", "./data/mailbox.db"), ("DATABASE_URL", "postgresql+psycopg://u@h/x"),
+    ("TELEGRAM_PROXY", "127.0.0.1:1080"), ("TELEGRAM_PROXY", "ftp://127.0.0.1:21"), ("TELEGRAM_PROXY", "socks5://"),
+])
+def test_unusable_urls_are_named_at_start(env, name, raw):
+    """Refused with a line naming the setting, where the bot used to stop with a traceback."""
+    with pytest.raises(SettingsError) as excinfo:
+        env(**{name: raw})
+    assert list(problems_of(excinfo)) == [name]
+
+
+def test_a_proxy_with_its_scheme_is_kept(env):
+    assert env(TELEGRAM_PROXY="socks5://127.0.0.1:1080").telegram_proxy == "socks5://127.0.0.1:1080"
+
+
 def test_keyword_overrides_win_over_the_environment(env, monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", TOKEN)
     monkeypatch.setenv("PRIVACY", "full")
