@@ -84,14 +84,20 @@ def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privac
     return "\n".join(lines)
 
 
+def reader_card(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo, people: Mapping[int, str] | None = None) -> str:
+    """The letter as someone who reads it sees it (a leader; the admins, before their buttons):
+    whatever its state, with nothing to do on it."""
+    heading = t("📨 Letter #{id}", id=letter.id)
+    if letter.external_id:
+        heading += t(" (website no. {number})", number=esc(letter.external_id))
+    return heading + "\n" + letter_body(letter, unit, t, privacy, tz, people)
+
+
 def admin_card(
     letter: Letter, unit: str | None, units: list[UnitProfile], t: Translator, privacy: Privacy, tz: ZoneInfo,
     people: Mapping[int, str] | None = None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    heading = t("📨 Letter #{id}", id=letter.id)
-    if letter.external_id:
-        heading += t(" (website no. {number})", number=esc(letter.external_id))
-    text = heading + "\n" + letter_body(letter, unit, t, privacy, tz, people)
+    text = reader_card(letter, unit, t, privacy, tz, people)
     if letter.status == LetterStatus.DONE:
         return text, InlineKeyboardMarkup([[InlineKeyboardButton(t("Reopen…"), callback_data=f"letter:reopen:{letter.id}")]])
     if letter.status not in (LetterStatus.NEW, LetterStatus.RETURNED):
@@ -142,7 +148,7 @@ def refusal(error: LetterError, t: Translator, tz: ZoneInfo) -> str:
 
 
 async def card_for(session, services, letter: Letter, audience: str, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The card as `audience` ("admin" or "card", the unit's) sees it now."""
+    """The card as `audience` ("admin", "reader" (a leader) or "card", the unit's) sees it now."""
     unit = await unit_name(session, letter.unit_id)
     people = {}
     for telegram_id in {letter.accepted_by, letter.closed_by} - {None}:
@@ -150,4 +156,6 @@ async def card_for(session, services, letter: Letter, audience: str, t: Translat
     settings = services.settings
     if audience == "admin":
         return admin_card(letter, unit, services.unit_profiles, t, services.privacy, settings.tz, people)
+    if audience == "reader":
+        return reader_card(letter, unit, t, services.privacy, settings.tz, people), None
     return unit_card(letter, unit, t, services.privacy, settings.tz, people)

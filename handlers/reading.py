@@ -53,10 +53,9 @@ async def letter_command(update: Update, context: BotContext) -> None:
         if letter is None or not _may_read(context, letter.unit_id):
             letter = None
         else:
-            audience = "admin" if context.actor.role is Role.ADMIN else "card"
+            # Leaders read: the card without buttons or the unit's instructions.
+            audience = {Role.ADMIN: "admin", Role.LEADER: "reader"}.get(context.actor.role, "card")
             text, keyboard = await card_for(session, services, letter, audience, t)
-            if context.actor.role is Role.LEADER:
-                keyboard = None  # leaders read; they do not act
             events = await history(session, letter_id)
     if letter is None:
         await message.reply_text(t("There is no letter #{id} that you may see.", id=letter_id))

@@ -287,6 +287,17 @@ async def test_an_edited_message_is_not_acted_on_again(bot, http, county):
     assert (await events_of(bot, letter_id)).count("done") == 1
 
 
+async def test_a_leader_reads_a_card_with_nothing_to_do_on_it(bot, http, county):
+    leader = county["leader"]
+    waiting = await post_letter(http, external_id="R1", title="路灯来信")
+    assigned_id, _ = await assigned_letter(bot, http, county, external_id="R2")
+    for letter_id in (waiting["id"], assigned_id):
+        leader.send(f"/letter {letter_id}")
+        card = await expect(leader, f"#{letter_id} 号来信", kind="message")
+        assert not card.buttons and "回复本条消息" not in card.text and "交办的" not in card.text, card.text
+    assert "八仙镇" in card.text  # the assigned one names its unit in its status
+
+
 async def test_illegal_transitions_change_nothing(bot, http, county):
     admin, a1 = county["admin"], county["a1"]
     fresh = await post_letter(http, external_id="N1")
