@@ -9,12 +9,19 @@ from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, fi
 
 from handlers.context import BotContext
 from handlers.render import esc
+from locales import N_
 from models.letter_input import LIMITS, build_record, parse_datetime
 from models.letters import LetterError, Origin, ingest
 from models.permissions import Action, can
 
 TITLE, CONTENT, SENDER, PHONE, RECEIVED = range(5)
+# field → (the step that asks for it, its name in a message)
+STEPS = {
+    "title": (TITLE, N_("title")), "content": (CONTENT, N_("content")), "sender_name": (SENDER, N_("sender's name")),
+    "sender_phone": (PHONE, N_("sender's phone number")), "received_at": (RECEIVED, N_("time received")),
+}
 DRAFT = "new_letter"
+AGAIN = "again"  # in the draft: the step answering now was asked again after the letter was refused
 TIMEOUT_SECONDS = 30 * 60
 TEXT = filters.TEXT & ~filters.COMMAND
 
@@ -53,7 +60,7 @@ async def got_title(update: Update, context: BotContext) -> int:
         await update.effective_message.reply_text(context.t("That title is too long (at most {limit} characters). Send a shorter one.", limit=LIMITS["title"]))
         return TITLE
     _draft(context)["title"] = text
-    return await _after_title(update, context)
+    return await _onward(update, context, _after_title)
 
 
 async def skip_title(update: Update, context: BotContext) -> int:
@@ -65,6 +72,14 @@ async def skip_title(update: Update, context: BotContext) -> int:
     return await _after_title(update, context)
 
 
+async def _onward(update: Update, context: BotContext, ask_next) -> int:
+    """The next step; or, when this answer replaced one the letter refused, the saving again
+    (the later answers are kept)."""
+    if _draft(context).pop(AGAIN, False):
+        return await _save(update, context)
+    return await ask_next(update, context)
+
+
 async def _after_title(update: Update, context: BotContext) -> int:
     if _draft(context).get("content"):
         return await _ask_sender(update, context)
@@ -74,7 +89,7 @@ async def _after_title(update: Update, context: BotContext) -> int:
 
 async def got_content(update: Update, context: BotContext) -> int:
     _draft(context)["content"] = update.effective_message.text
-    return await _ask_sender(update, context)
+    return await _onward(update, context, _ask_sender)
 
 
 async def _ask_sender(update: Update, context: BotContext) -> int:
@@ -84,11 +99,11 @@ async def _ask_sender(update: Update, context: BotContext) -> int:
 
 async def got_sender(update: Update, context: BotContext) -> int:
     _draft(context)["sender_name"] = update.effective_message.text
-    return await _ask_phone(update, context)
+    return await _onward(update, context, _ask_phone)
 
 
 async def skip_sender(update: Update, context: BotContext) -> int:
-    return await _ask_phone(update, context)
+    return await _onward(update, context, _ask_phone)
 
 
 async def _ask_phone(update: Update, context: BotContext) -> int:
@@ -98,11 +113,11 @@ async def _ask_phone(update: Update, context: BotContext) -> int:
 
 async def got_phone(update: Update, context: BotContext) -> int:
     _draft(context)["sender_phone"] = update.effective_message.text
-    return await _ask_received(update, context)
+    return await _onward(update, context, _ask_received)
 
 
 async def skip_phone(update: Update, context: BotContext) -> int:
-    return await _ask_received(update, context)
+    return await _onward(update, context, _ask_received)
 
 
 async def _ask_received(update: Update, context: BotContext) -> int:
@@ -127,13 +142,26 @@ async def skip_received(update: Update, context: BotContext) -> int:
 async def _save(update: Update, context: BotContext) -> int:
     services = context.services
     t = context.t
-    draft = context.user_data.pop(DRAFT, {})
+    draft = _draft(context)
     now = services.now()
     record = build_record(draft, tz=services.settings.tz, resolver=services.resolver, now=now, history=False)
     if isinstance(record, list):
-        problems = "\n".join(f"{e.field}: {t(e.message, **e.values)}" for e in record)
-        await update.effective_message.reply_text(t("The letter was not saved:\n{problems}\nStart again with /new.", problems=esc(problems)))
-        return ConversationHandler.END
+        # The one validation every letter passes, at the end: the first field it refuses is asked
+        # for again, and what was typed for the others is kept.
+        error = next((e for e in record if e.field in STEPS), None)
+        if error is None:
+            context.user_data.pop(DRAFT, None)
+            problems = "\n".join(t(e.message, **e.values) for e in record)
+            await update.effective_message.reply_text(t("The letter was not saved:\n{problems}\nStart again with /new.", problems=esc(problems)))
+            return ConversationHandler.END
+        draft.pop(error.field, None)
+        draft[AGAIN] = True
+        await update.effective_message.reply_text(t(
+            "The {field} {problem}. Send it again, please (/cancel stops).",
+            field=t(STEPS[error.field][1]), problem=t(error.message, **error.values),
+        ))
+        return STEPS[error.field][0]
+    context.user_data.pop(DRAFT, None)
     origin = Origin("person", context.actor, update.effective_chat.id)
     try:
         async with services.db.transaction() as session:

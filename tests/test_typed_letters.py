@@ -37,6 +37,26 @@ async def test_new_letter_step_by_step(bot):
     assert letter.sender_phone == "13912345678" and letter.sender_name is None and letter.external_id is None
 
 
+async def test_a_refused_answer_is_asked_again_and_the_rest_kept(bot):
+    """What only the whole letter's check finds (a name too long, a time in the future) is asked
+    for again, named in the admin's words; nothing else typed is lost."""
+    admin = bot.admin
+    admin.send("/new")
+    await admin.receive()
+    for answer in ("路灯不亮", "村道路灯坏了", "张" * 101, "13912345678"):
+        admin.send(answer)
+        await admin.receive()
+    admin.send("2099-03-05 10:00")  # a date, so this step takes it; the whole check refuses two fields
+    asked = (await admin.receive()).text
+    assert asked.startswith("来信人姓名太长") and "sender_name" not in asked, asked
+    admin.send("张三")  # the next refused field is asked at once: the answers after the name stand
+    assert (await admin.receive()).text.startswith("来信时间晚于当前时间")
+    admin.send("2019-03-05 10:00")
+    assert "#1" in (await admin.receive()).text
+    [letter] = await stored(bot)
+    assert (letter.title, letter.content, letter.sender_name, letter.sender_phone) == ("路灯不亮", "村道路灯坏了", "张三", "13912345678")
+
+
 async def test_cancel_at_any_step_saves_nothing(bot):
     admin = bot.admin
     admin.send("/new")
