@@ -13,7 +13,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from handlers.cards import REASON_LIMIT, shortened
 from handlers.context import BotContext
-from handlers.render import command_args, esc, set_buttons
+from handlers.render import command_args, esc, plain, set_buttons
 from locales import N_
 from models.handling import accept, check_worded_action, close, reopen, request_extension, return_letter
 from models.letter_input import clean_text
@@ -91,8 +91,8 @@ def _days_and_reason(text: str) -> tuple[int | None, str]:
 
 
 async def answer(update: Update, text: str, *, alert: bool = False) -> None:
-    if update.callback_query:
-        await update.callback_query.answer(text[:200], show_alert=alert)
+    if update.callback_query:  # shown as is: no HTML
+        await update.callback_query.answer(plain(text)[:200], show_alert=alert)
     else:
         await update.effective_message.reply_text(text)
 

@@ -101,7 +101,9 @@ def _due_note(letter, today, calendar, t: Translator) -> str:
     if letter.due_date is None:
         return ""
     if letter.due_date < today:
-        return t("overdue by {days} working days", days=calendar.workdays_between(letter.due_date, today))
+        days = calendar.workdays_between(letter.due_date, today)
+        # On a day off after the deadline no working day has passed yet: late all the same.
+        return t("overdue by {days} working days", days=days) if days else t("past its deadline")
     if letter.due_date == today:
         return t("due today")
     return t("{days} working days left", days=calendar.workdays_between(today, letter.due_date))

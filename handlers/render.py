@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from html import escape
+import re
+from html import escape, unescape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -16,6 +17,15 @@ CHOICE_LIMIT = 8
 def esc(value: object) -> str:
     """Everything that did not come from locales/ goes through here before HTML parse mode."""
     return escape(str(value), quote=False)
+
+
+_TAG = re.compile(r"</?[a-z][^>]*>")
+
+
+def plain(html_text: str) -> str:
+    """A message written for HTML as plain text, for what Telegram shows as is (a button's
+    answer): tags dropped, entities back to their characters."""
+    return unescape(_TAG.sub("", html_text))
 
 
 def utf16_length(text: str) -> int:

@@ -389,6 +389,18 @@ async def test_overdue_lists_by_unit(bot, http, county):
     assert "只能查看本单位" in (await b.receive()).text
 
 
+async def test_late_on_a_day_off_reads_late(bot, http, county):
+    """Due Friday 2026-12-11, looked at on Saturday: no working day has passed, yet it is late."""
+    admin = county["admin"]
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    bot.clock.now = dt.datetime(2026, 12, 4, 10, 0, tzinfo=shanghai).astimezone(dt.UTC)  # a Friday
+    letter_id, _ = await assigned_letter(bot, http, county)
+    bot.clock.now = dt.datetime(2026, 12, 12, 10, 0, tzinfo=shanghai).astimezone(dt.UTC)
+    admin.send("/overdue")
+    listing = (await expect(admin, f"#{letter_id}", kind="message")).text
+    assert "2026-12-11" in listing and "已过期限" in listing and "超期 0" not in listing, listing
+
+
 async def test_two_closes_at_once_close_once(bot, http, county):
     letter_id, _ = await assigned_letter(bot, http, county)
     services = bot.services
@@ -405,3 +417,15 @@ async def test_two_closes_at_once_close_once(bot, http, county):
     results = await asyncio.gather(attempt(people[0], "甲的答复"), attempt(people[1], "乙的答复"))
     assert sorted(results) == sorted(["closed", "Letter #{id} was already closed by {name} at {time}."])
     assert (await events_of(bot, letter_id)).count("done") == 1
+
+
+async def test_a_button_answer_shows_names_as_written(bot, http, county):
+    """A button's answer is plain text: a name with & and < reads as written, not as HTML."""
+    a2 = county["a2"]
+    odd = bot.person(2103, "Tom & <Jerry>")
+    await join(bot, odd, "八仙镇")
+    letter_id, cards = await assigned_letter(bot, http, county)
+    odd.send(f"/done {letter_id} 已修复")
+    await expect(odd, "已办结")
+    alert = (await a2.answer_to(a2.press(cards["a2"], f"letter:accept:{letter_id}")))["text"]
+    assert "Tom & <Jerry>" in alert and "&amp;" not in alert, alert
