@@ -356,7 +356,9 @@ def _consistency(status, unit_id, received_at, assigned_at, accepted_at, done_at
         errors.append(FieldError("done_at", N_("is required for a letter that was closed")))
     if status is _INVALID and not invalid_reason:
         errors.append(FieldError("invalid_reason", N_("is required for an invalid letter")))
-    if history and ((status is _NEW and assigned_at) or (status in (_NEW, _INVALID) and (accepted_at or done_at))):
+    # A closing time belongs to a closed letter only: an open or returned one with it would carry a
+    # completion (and count its working days) that never happened.
+    if history and ((status is _NEW and assigned_at) or (status in (_NEW, _INVALID) and accepted_at) or (done_at and status is not _DONE)):
         errors.append(FieldError("status", N_("does not fit the handling times given")))
     # Each handling time: not in the future, not before the one it follows.
     previous_name, previous = "received_at", received_at

@@ -70,6 +70,10 @@ def test_inconsistent_history_is_refused(resolver):
     assert fields(build(resolver, status="无效")) == {"invalid_reason"}
     assert fields(build(resolver, status="待交办", assigned_at="2019-03-06 09:00")) == {"status"}
     assert fields(build(resolver, unit="八仙镇", assigned_at="2019-03-04 09:00")) == {"assigned_at"}
+    # A closing time on a letter that is not closed: open, returned, or invalid.
+    for status in ("已交办", "已签收", "已退回", "无效"):
+        closing = build(resolver, status=status, unit="八仙镇", assigned_at="2019-03-05 11:00", done_at="2019-03-06 09:00", reply="已修好", invalid_reason="重复")
+        assert fields(closing) == {"status"}, status
 
 
 def test_api_letters_with_a_unit_are_assigned_now_even_if_received_slightly_ahead(resolver):
