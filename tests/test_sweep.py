@@ -257,13 +257,18 @@ async def test_the_unreachable_chats_follow_the_database(bot, http, county):
     await expect(b, "第三件")
 
 
-async def test_the_real_job_queue_fires_the_daily_sweep(bot, http, county):
+async def daily_job_due_in(bot, http, county, seconds: float) -> None:
+    """Two overdue letters on Thursday 2026-12-10, and the real daily job due in `seconds`."""
     await two_overdue_letters(bot, http, county)
     await settle(bot)
     bot.api.pending(county["a1"].id)
     at(bot, "2026-12-10")
     [job] = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
-    job.job.modify(next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.5))
+    job.job.modify(next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds))
+
+
+async def test_the_real_job_queue_fires_the_daily_sweep(bot, http, county):
+    await daily_job_due_in(bot, http, county, 0.5)
     digest = await expect(county["a1"], "办理提醒")
     assert "超期 3 个工作日" in digest.text
     async with bot.services.db.reading() as session:
@@ -273,12 +278,7 @@ async def test_the_real_job_queue_fires_the_daily_sweep(bot, http, county):
 async def test_the_daily_sweep_runs_when_the_loop_was_busy_at_its_minute(bot, http, county):
     """The event loop blocked across the sweep's time (a large import, a paused machine): the
     sweep runs late rather than not at all."""
-    await two_overdue_letters(bot, http, county)
-    await settle(bot)
-    bot.api.pending(county["a1"].id)
-    at(bot, "2026-12-10")
-    [job] = bot.app.job_queue.get_jobs_by_name(JOB_NAME)
-    job.job.modify(next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.2))
+    await daily_job_due_in(bot, http, county, 0.2)
     time.sleep(2.5)  # blocks the loop: the job's time passes meanwhile
     assert "办理提醒" in (await expect(county["a1"], "办理提醒")).text
 
