@@ -103,6 +103,15 @@ class Delivery:
             async with self.services.db.transaction() as session:
                 await session.execute(delete(UnreachableChat).where(UnreachableChat.chat_id.in_(cleared)))
 
+    async def _still_unreachable(self, chat_id: int) -> bool:
+        """Asked of the table before a message is given up: the copy may be a moment behind a
+        person who has just written (cleared while this instance was claiming)."""
+        async with self.services.db.reading() as session:
+            marked = await session.get(UnreachableChat, chat_id) is not None
+        if not marked:
+            self.unreachable.discard(chat_id)
+        return marked
+
     def quiet(self, now: dt.datetime) -> bool:
         """Outside 08:00–20:00 or on a day off, the bot does not speak on its own."""
         local = now.astimezone(self.services.settings.tz)
@@ -158,7 +167,7 @@ class Delivery:
     async def _deliver(self, row: Outbox) -> None:
         bot = self.application.bot
         sent: list[tuple[int, int, str | None, list[int]]] = []
-        if row.chat_id in self.unreachable:
+        if row.chat_id in self.unreachable and await self._still_unreachable(row.chat_id):
             await self._finish(row, OutboxState.FAILED, sent, error="chat unreachable")
             return
         try:
