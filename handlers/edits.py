@@ -18,9 +18,8 @@ async def ignore_edit(update: Update, context: BotContext) -> None:
         replied = message.reply_to_message
         to_us = replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id
         if to_us or (message.text or "").startswith("/"):
-            services = context.bot_data["services"]
-            user = update.effective_user
-            t = Translator(language_for(None, user.language_code if user else None, services.settings.language))
+            user = update.effective_user  # group -1 has not run: the person's language is Telegram's
+            t = Translator(language_for(None, user.language_code if user else None, context.services.settings.language))
             await message.reply_text(t("I do not act on edited messages: what you sent first stands. Send a new message instead."))
     raise ApplicationHandlerStop
 

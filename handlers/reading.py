@@ -109,12 +109,17 @@ def _due_note(letter, today, calendar, t: Translator) -> str:
     return t("{days} working days left", days=calendar.workdays_between(today, letter.due_date))
 
 
+def _list_title(letter, services) -> str:
+    """A letter's title as a list line shows it: masked, cut, escaped."""
+    return esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
+
+
 def letter_lines(letters, services, t: Translator) -> list[str]:
     today = services.local_now().date()
     calendar = services.rules.deadlines.calendar
     lines = []
     for letter in letters:
-        title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
+        title = _list_title(letter, services)
         due = letter.due_date.isoformat() if letter.due_date else "—"
         lines.append(t("#{id} {title} — due {date} ({note})", id=letter.id, title=title, date=due, note=_due_note(letter, today, calendar, t)))
     return lines
@@ -164,7 +169,7 @@ async def _waiting(update: Update, context: BotContext) -> None:
         return
     lines = [t("<b>Waiting for assignment ({count})</b>", count=total)]
     for letter in letters:
-        title = esc(services.privacy.text(letter.title, names=(letter.sender_name,))[:40])
+        title = _list_title(letter, services)
         received = local_time(letter.received_at, services.settings.tz)
         if letter.status == LetterStatus.RETURNED and letter.return_reason:
             reason = services.privacy.text(letter.return_reason, names=(letter.sender_name,))[:60]

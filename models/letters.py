@@ -116,8 +116,7 @@ async def ingest(
         if existing is None:
             raise
         return existing, False
-    unit = await session.get(Unit, record.unit_id) if record.unit_id is not None else None
-    for action, at, from_status, to_status, detail in history_events(record, now, unit.name if unit else None):
+    for action, at, from_status, to_status, detail in history_events(record, now, await unit_name(session, record.unit_id)):
         record_event(session, letter, origin, action, at, from_status, to_status, **detail)
     if announce:
         # Letters from the website arrive at any hour: their cards wait for working hours.

@@ -24,7 +24,7 @@ from models import tallies
 from models.db import Database, RowConverter
 from models.importer import COLUMNS, LETTERS, LetterRows, TopicFinder, import_file
 from models.letter_input import LetterRecord, _later, _record, build_record, clean_text, parse_datetime
-from models.letters import Origin, event_values, history_events, letter_values
+from models.letters import Origin, event_values, history_events, letter_values, unit_name
 from models.outbox import Kind, enqueue, unit_chat_ids
 from models.tables import Letter, LetterEvent, LetterStatus, LetterTally, Outbox, Unit, UnitChat
 from models.unit_resolver import UnitRef, UnitResolver
@@ -271,8 +271,7 @@ async def general_import(session, rules, path: Path, resolver, origin: Origin, f
         values = letter_values(rules, record, NOW)
         letter_id = (await session.execute(insert(Letter.__table__).values(**values).returning(Letter.id))).scalar_one()
         await tallies.add_rows(session, [values])
-        unit = await session.get(Unit, record.unit_id) if record.unit_id is not None else None
-        for action, at, from_status, to_status, detail in history_events(record, NOW, unit.name if unit else None):
+        for action, at, from_status, to_status, detail in history_events(record, NOW, await unit_name(session, record.unit_id)):
             if action == "received":
                 detail = {"source": file_name}
             await session.execute(insert(LetterEvent.__table__).values(**event_values(letter_id, origin, action, at, from_status, to_status, detail)))
