@@ -340,7 +340,7 @@ async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
             years = await override_years(session)
     finally:
         await services.db.dispose()
-    print(t("{count} days loaded.", count=count))
+    print(t.ngettext("{count} day loaded.", "{count} days loaded.", count, count=count))
     for line in calendar_lines(services.local_now().date(), years, t):
         print(line)
     return 0

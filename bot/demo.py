@@ -139,7 +139,7 @@ class Transcript:
         for line in shown:
             self.write(f"    │ {line}")
         if len(shown) < len(lines):
-            self.write("    │ " + self.t("… ({count} more lines)", count=len(lines) - len(shown)))
+            self.write("    │ " + self.t.ngettext("… ({count} more line)", "… ({count} more lines)", len(lines) - len(shown), count=len(lines) - len(shown)))
 
 
 class DemoError(RuntimeError):

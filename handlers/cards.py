@@ -77,7 +77,7 @@ def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privac
         if letter.reply:
             lines.append(t("Reply: {reply}", reply=shortened(privacy.text(letter.reply, names=sender), CONTENT_LIMIT // 2, t)))
     if letter.extensions:
-        lines.append(t("Extended {count} times", count=letter.extensions))
+        lines.append(t.ngettext("Extended {count} time", "Extended {count} times", letter.extensions, count=letter.extensions))
     if letter.content:
         lines.append("")
         lines.append(shortened(privacy.text(letter.content, names=sender), CONTENT_LIMIT, t))

@@ -13,7 +13,7 @@ from telegram.ext import CommandHandler
 from handlers.cards import CONTENT_LIMIT, card_for, local_time
 from handlers.context import BotContext
 from handlers.render import chunks, command_args, esc, pieces, unit_or_ask
-from locales import N_, Translator
+from locales import N_, N_plural, Translator
 from models.letters import get_letter
 from models.permissions import Action, can
 from models.queries import history, open_letters, overdue_letters, remember, waiting_letters
@@ -23,7 +23,7 @@ LIST_LIMIT = 40
 ACTION_LABELS = {
     "received": N_("received"), "assigned": N_("assigned to {unit}"), "accepted": N_("signed for"),
     "done": N_("closed"), "returned": N_("returned: {reason}"), "invalidated": N_("marked invalid: {reason}"),
-    "extension_asked": N_("asked for {days} more working days: {reason}"), "extended": N_("extended to {due}"),
+    "extended": N_("extended to {due}"),
     "extension_refused": N_("extension refused"), "reopened": N_("sent back for handling again: {reason}"),
 }
 # For an event without what its label names: a return imported from a file (which has no column
@@ -31,6 +31,10 @@ ACTION_LABELS = {
 # recorded the unit or the reason.
 BARE_LABELS = {
     "assigned": ("unit", N_("assigned")), "returned": ("reason", N_("returned")), "invalidated": ("reason", N_("marked invalid")),
+}
+# Labels with a count, in the singular and the plural: (the count's key, singular, plural).
+COUNTED_LABELS = {
+    "extension_asked": ("days", *N_plural("asked for {days} more working day: {reason}", "asked for {days} more working days: {reason}")),
 }
 ORIGIN_LABELS = {"api": N_("the website (API)"), "cli": N_("the command line"), "import": N_("a file import"), "system": N_("the bot")}
 
@@ -86,7 +90,14 @@ def _event_line(event, name: str, chat_title: str, t: Translator, tz, masked) ->
     needed, bare = BARE_LABELS.get(event.action, (None, None))
     if needed is not None and not detail.get(needed):
         label = bare
-    what = t(label, **{k: detail.get(k, "") for k in ("unit", "reason", "days", "due")}) if label else esc(event.action)
+    values = {k: detail.get(k, "") for k in ("unit", "reason", "days", "due")}
+    counted = COUNTED_LABELS.get(event.action)
+    if counted is not None:
+        key, singular, plural = counted
+        count = (event.detail or {}).get(key)  # the stored number (values hold it escaped)
+        what = t.ngettext(singular, plural, count if isinstance(count, int) else 0, **values)
+    else:
+        what = t(label, **values) if label else esc(event.action)
     who = esc(name) if name else t(ORIGIN_LABELS.get(event.actor_kind, "the bot"))
     if event.chat_id is None:
         where = ""
@@ -103,10 +114,11 @@ def _due_note(letter, today, calendar, t: Translator) -> str:
     if letter.due_date < today:
         days = calendar.workdays_between(letter.due_date, today)
         # On a day off after the deadline no working day has passed yet: late all the same.
-        return t("overdue by {days} working days", days=days) if days else t("past its deadline")
+        return t.ngettext("overdue by {days} working day", "overdue by {days} working days", days, days=days) if days else t("past its deadline")
     if letter.due_date == today:
         return t("due today")
-    return t("{days} working days left", days=calendar.workdays_between(today, letter.due_date))
+    days = calendar.workdays_between(today, letter.due_date)
+    return t.ngettext("{days} working day left", "{days} working days left", days, days=days)
 
 
 def _list_title(letter, services) -> str:

@@ -42,7 +42,11 @@ def calendar_lines(today: dt.date, overrides: dict[int, int], t: Translator) -> 
         if official_year(year):
             continue
         if year in overrides:
-            lines.append(t("{year}: {count} days loaded by the admins; deadlines are marked estimated.", year=year, count=overrides[year]))
+            lines.append(t.ngettext(
+                "{year}: {count} day loaded by the admins; deadlines are marked estimated.",
+                "{year}: {count} days loaded by the admins; deadlines are marked estimated.",
+                overrides[year], year=year, count=overrides[year],
+            ))
         else:
             lines.append(t("{year}: not loaded; statutory holidays and weekends are assumed, deadlines are marked estimated. Load the State Council's notice with `python -m bot holidays FILE`.", year=year))
     return lines

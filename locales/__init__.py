@@ -71,3 +71,8 @@ class Translator:
 def N_(message: str) -> str:
     """Marks a string for extraction where it is translated later (menus, tables)."""
     return message
+
+
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """`N_` for a message with a count: translated later with `Translator.ngettext`."""
+    return singular, plural

@@ -14,7 +14,7 @@ from locales import DOMAIN, LANGUAGES, LOCALES_DIR
 
 ROOT = LOCALES_DIR.parent
 SOURCES = ("bot", "handlers", "models", "scheduler", "locales")
-KEYWORDS = {"_": None, "t": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "t": None, "N_": None, "ngettext": (1, 2), "N_plural": (1, 2)}
 
 
 def extract() -> Catalog:
@@ -41,7 +41,9 @@ def sync() -> None:
         catalog.obsolete.clear()
         if language == "en":
             for message in catalog:
-                if message.id and not message.string:
+                # A plural message's string is a tuple of forms, empty strings when new.
+                empty = not message.string or (isinstance(message.string, tuple) and not any(message.string))
+                if message.id and empty:
                     message.string = message.id
         with path.open("wb") as handle:
             write_po(handle, catalog, width=100, omit_header=False, sort_output=True, include_lineno=False)

@@ -317,8 +317,10 @@ class Delivery:
 
     async def _extension_request(self, session, row: Outbox, letter: Letter, t: Translator) -> Send:
         request = await session.get(ExtensionRequest, row.payload["request"])
-        text = t(
+        text = t.ngettext(
+            "⏳ {name} ({unit}) asks {days} more working day for letter #{id} “{title}” (due {date}): {reason}",
             "⏳ {name} ({unit}) asks {days} more working days for letter #{id} “{title}” (due {date}): {reason}",
+            request.days,
             name=esc(await person_name(session, request.requested_by)), unit=esc(await unit_name(session, letter.unit_id) or ""),
             days=request.days, id=letter.id, title=esc(self.services.privacy.text(letter.title, names=(letter.sender_name,))[:60]),
             date=letter.due_date.isoformat() if letter.due_date else "—",

@@ -46,7 +46,10 @@ def _line(letter: Letter, reason: str, overdue: int, services, t: Translator) ->
     if letter.due_estimated:
         due = t("{date} (estimated)", date=due)
     if reason == RED:
-        return t("#{id} {title} — due {date}, {days} working days overdue", id=letter.id, title=title, date=due, days=overdue)
+        return t.ngettext(
+            "#{id} {title} — due {date}, {days} working day overdue", "#{id} {title} — due {date}, {days} working days overdue",
+            overdue, id=letter.id, title=title, date=due, days=overdue,
+        )
     if reason == UNSIGNED:
         return t("#{id} {title} — please sign for it (due {date})", id=letter.id, title=title, date=due)
     return t("#{id} {title} — due {date}", id=letter.id, title=title, date=due)

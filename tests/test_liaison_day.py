@@ -429,3 +429,34 @@ async def test_a_button_answer_shows_names_as_written(bot, http, county):
     await expect(odd, "已办结")
     alert = (await a2.answer_to(a2.press(cards["a2"], f"letter:accept:{letter_id}")))["text"]
     assert "Tom & <Jerry>" in alert and "&amp;" not in alert, alert
+
+
+async def test_english_counts_read_in_the_singular_and_the_plural(bot, http, county):
+    """One working day, one extension: the English catalog has a form for each (Chinese has one)."""
+    a1, admin = county["a1"], county["admin"]
+    for person in (a1, admin):
+        person.send("/lang en")
+        await expect(person, "English")
+    letter_id, _ = await assigned_letter(bot, http, county)  # due 2026-12-07, five working days on
+    a1.send(f"/extend {letter_id} 1 需要现场核实")
+    await expect(a1, "went to the information centre")
+    request = await expect(admin, "asks 1 more working day for", kind="message")
+    assert "working days" not in request.text, request.text
+    callback = admin.press(request, request.button("Approve"))
+    await admin.answer_to(callback)
+    a1.send(f"/letter {letter_id}")
+    card = (await expect(a1, "Extended 1 time")).text
+    assert "Extended 1 times" not in card, card
+    assert "asked for 1 more working day:" in (await expect(a1, "History of letter")).text
+    a1.send(f"/extend {letter_id} 2 还需要时间")
+    await expect(a1, "went to the information centre")
+    request = await expect(admin, "asks 2 more working days for", kind="message")
+    admin.press(request, request.button("Approve"))
+    await expect(a1, "the new deadline is 2026-12-10")
+    a1.send("/mine")
+    listing = (await expect(a1, f"#{letter_id}", "left")).text
+    assert "due 2026-12-10 (8 working days left)" in listing, listing
+    bot.clock.now += dt.timedelta(days=11)  # Friday 2026-12-11: one working day past the 10th
+    a1.send("/mine")
+    listing = (await expect(a1, f"#{letter_id}", "overdue")).text
+    assert "(overdue by 1 working day)" in listing, listing

@@ -42,10 +42,15 @@ def test_every_message_is_translated_with_the_same_placeholders(language):
     assert not broken, f"placeholders differ in {language}: {broken}"
 
 
+def _first(text: str | tuple[str, ...]) -> str:
+    """A message's text, or the first form of a plural one."""
+    return text if isinstance(text, str) else text[0]
+
+
 def test_chinese_is_really_chinese():
     copied = [
         m.id for m in catalog("zh_CN")
-        if m.id and re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", m.id) and m.string == m.id
+        if m.id and re.search(r"[A-Za-z]{3,} [A-Za-z]{3,}", _first(m.id)) and _first(m.string) == _first(m.id)
     ]
     assert not copied, f"English left in the Chinese catalog: {copied}"
 
@@ -93,7 +98,26 @@ def test_markup_characters_only_where_the_code_escapes_them():
         for message in catalog(language):
             if not message.id:
                 continue
-            text = message.string or ""
-            markup_free = re.sub(r"</?b>", "", text)
-            if "<" in markup_free or "&" in markup_free or "<" in re.sub(r"</?b>", "", message.id):
-                assert message.id.startswith("Usage:") or message.id in escaped_at_use, (language, message.id)
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            texts = message.string if isinstance(message.string, tuple) else (message.string or "",)
+            for text in (*ids, *texts):
+                markup_free = re.sub(r"</?b>", "", text)
+                if "<" in markup_free or "&" in markup_free:
+                    assert ids[0].startswith("Usage:") or ids[0] in escaped_at_use, (language, message.id)
+
+
+def test_plural_messages_have_every_form_with_the_same_placeholders():
+    """English has a singular and a plural, Chinese one form; each form keeps the placeholders."""
+    forms = {"en": 2, "zh_CN": 1}
+    plurals = [m for m in extract() if isinstance(m.id, tuple)]
+    assert plurals, "no message has a plural form"
+    for language in LANGUAGES:
+        translated = {m.id: m.string for m in catalog(language) if isinstance(m.id, tuple)}
+        for message in plurals:
+            strings = translated[message.id]
+            assert len(strings) == forms[language] and all(strings), (language, message.id, strings)
+            assert all(placeholders(s) == placeholders(message.id[1]) for s in strings), (language, message.id, strings)
+    english = Translator("en")
+    assert english.ngettext("{days} working day left", "{days} working days left", 1, days=1) == "1 working day left"
+    assert english.ngettext("{days} working day left", "{days} working days left", 2, days=2) == "2 working days left"
+    assert Translator("zh_CN").ngettext("{days} working day left", "{days} working days left", 1, days=1) == "还剩 1 个工作日"
