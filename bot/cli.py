@@ -177,6 +177,17 @@ def _period(t: Translator, text: str, today):
         return None
 
 
+def _split_period(t: Translator, text: str, today):
+    """`models.periods.split_period`, or None after saying what is not a period."""
+    from models.periods import EXAMPLES, PeriodError, split_period
+
+    try:
+        return split_period(text, today)
+    except PeriodError as exc:
+        print(t(PeriodError.message, text=str(exc), examples=EXAMPLES), file=sys.stderr)
+        return None
+
+
 async def _open_database(settings: Settings, *, routing: bool = True):
     from bot.runtime import Services, prepare_database
 
@@ -260,7 +271,13 @@ async def _rate(settings: Settings, t: Translator, target: str, period_text: str
     from models.stats import report
 
     today = _today(settings)
-    period = _period(t, period_text, today)
+    if period_text:
+        period = _period(t, period_text, today)
+    else:  # `rate 八仙镇 2019Q1`: the period among the words, as /rate takes it
+        split = _split_period(t, target, today)
+        if split is None:
+            return 2
+        target, period = split
     if period is None:
         return 2
     services = await _open_database(settings)

@@ -11,9 +11,9 @@ from telegram.ext import CommandHandler
 from handlers.context import BotContext
 from handlers.render import chunks, command_args, esc, unit_or_ask
 from locales import Translator
-from models.periods import EXAMPLES, PeriodError, describe, parse_period
+from models.periods import EXAMPLES, PeriodError, describe, split_period
 from models.permissions import Action, can
-from models.stats import Figures, Period, Report, report
+from models.stats import Figures, Report, report
 from models.tables import Role, UnitKind
 
 GROUP_WORDS = {
@@ -66,17 +66,6 @@ def rate_lines(result: Report, t: Translator, as_of: dt.date, *, unit_id: int | 
     return lines
 
 
-def split_arguments(text: str, today: dt.date) -> tuple[str, Period]:
-    """`八仙镇 2019Q1`, `2019年第一季度`, `镇 本月`: the period is the last words that parse as one."""
-    words = text.split()
-    for cut in range(len(words)):
-        try:
-            return " ".join(words[:cut]), parse_period(" ".join(words[cut:]), today)
-        except PeriodError:
-            continue
-    return text, parse_period("", today)
-
-
 async def rate_command(update: Update, context: BotContext) -> None:
     actor, t, services = context.actor, context.t, context.services
     message = update.effective_message
@@ -84,14 +73,15 @@ async def rate_command(update: Update, context: BotContext) -> None:
         await message.reply_text(t("You may not see these figures."))
         return
     today = services.local_now().date()
-    target, period = split_arguments(command_args(message.text), today)
+    try:
+        target, period = split_period(command_args(message.text), today)
+    except PeriodError as exc:
+        await message.reply_text(t(PeriodError.message, text=esc(str(exc)), examples=EXAMPLES))
+        return
     unit_id, kind = None, None
     if target:
         kind = GROUP_WORDS.get(target.lower())
         if kind is None:
-            if any(ch.isdigit() for ch in target) and services.resolver.resolve(target).unit is None:
-                await message.reply_text(t(PeriodError.message, text=esc(target), examples=EXAMPLES))  # a mistyped period
-                return
             unit = await unit_or_ask(message, services.resolver, target, t)
             if unit is None:
                 return

@@ -43,6 +43,33 @@ def parse_period(text: str | None, today: dt.date) -> Period:
     return period
 
 
+def split_period(text: str, today: dt.date) -> tuple[str, Period]:
+    """What names the unit or group, and the period: `八仙镇 2019Q1`, `2019年第一季度 八仙镇`,
+    `城关镇2019Q1`, `镇 本月`; without a period, the current quarter. Unit names hold no digits, so
+    text with a digit that is no period is a mistyped one: PeriodError, never the current quarter
+    in its place."""
+    words = text.split()
+    for cut in range(len(words)):  # the period last, the longest first
+        try:
+            return " ".join(words[:cut]), parse_period(" ".join(words[cut:]), today)
+        except PeriodError:
+            continue
+    for cut in range(len(words) - 1, 0, -1):  # or first
+        try:
+            return " ".join(words[cut:]), parse_period(" ".join(words[:cut]), today)
+        except PeriodError:
+            continue
+    digit = re.search(r"\d", text)
+    if digit is None:
+        return text.strip(), parse_period("", today)
+    if digit.start() > 0:  # no space before it
+        try:
+            return text[:digit.start()].strip(), parse_period(text[digit.start():], today)
+        except PeriodError:
+            pass
+    raise PeriodError(" ".join(word for word in words if re.search(r"\d", word)))
+
+
 def _parse(text: str | None, today: dt.date) -> Period:
     raw = (text or "").strip()
     value = re.sub(r"\s+", "", raw).upper()

@@ -103,7 +103,9 @@ async def sweep(
         result.escalated = sum(len(items) for items in escalations.values())
 
     week = today.isocalendar()
-    if today == _first_workday_of_week(today, calendar) and not await _queued(session, f"ranking:{week.year}-W{week.week:02d}"):
+    # From the week's first working day on, once: a Monday the bot was down is made up on its return.
+    first = _first_workday_of_week(today, calendar)
+    if first is not None and today >= first and not await _queued(session, f"ranking:{week.year}-W{week.week:02d}"):
         enqueue(session, await leader_chat_ids(session), Kind.RANKING, payload={"day": today.isoformat()},
                 dedupe_key=f"ranking:{week.year}-W{week.week:02d}", automatic=automatic)
         result.ranking = True

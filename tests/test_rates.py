@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from models.periods import PeriodError, parse_period
+from models.periods import PeriodError, parse_period, split_period
 from models.stats import Period
 from tests.conftest import AUTH, join
 from tests.notice_data import notice_database, seed_notice
@@ -37,6 +37,25 @@ def test_bad_periods(text):
         parse_period(text, TODAY)
 
 
+@pytest.mark.parametrize(
+    ("text", "target", "period"),
+    [
+        ("八仙镇 2019Q1", "八仙镇", "2019Q1"), ("2019年第一季度 八仙镇", "八仙镇", "2019Q1"), ("城关镇2019Q1", "城关镇", "2019Q1"),
+        ("镇 本月", "镇", "本月"), ("县 农业局 2019-01-01..2019-03-31", "县 农业局", "2019Q1"), ("八仙镇", "八仙镇", ""), ("", "", ""),
+    ],
+)
+def test_a_unit_and_its_period(text, target, period):
+    assert split_period(text, TODAY) == (target, parse_period(period, TODAY))
+
+
+@pytest.mark.parametrize(("text", "named"), [("八仙镇 2019Q5", "2019Q5"), ("八仙镇 2019年第五季度", "2019年第五季度"), ("城关镇2019-13", "城关镇2019-13")])
+def test_a_mistyped_period_is_refused_not_replaced(text, named):
+    """A leader asking about a period must never read the current quarter's figures instead."""
+    with pytest.raises(PeriodError) as refused:
+        split_period(text, TODAY)
+    assert str(refused.value) == named
+
+
 @pytest.fixture
 async def notice(bot):
     async with bot.services.db.transaction() as session:
@@ -64,6 +83,10 @@ async def test_rate_reproduces_the_notice(notice, http):
     assert "部门：交办 18" in group and "八仙镇" not in group
     leader.send("/rate 2019Q5")
     assert "无法识别" in (await leader.receive()).text
+    leader.send("/rate 八仙镇 2019Q5")
+    assert "无法识别时段“2019Q5”" in (await leader.receive()).text
+    leader.send("/rate 2019年第一季度 八仙镇")
+    assert "交办 10 件，已办结 5 件" in (await leader.receive()).text
     leader.send("/rate")
     assert "2026年第4季度" in (await leader.receive()).text
 
@@ -102,3 +125,7 @@ async def test_cli_rate(tmp_path, database_url, stand_in):
     assert "办结率 50.0%" in out
     code, out, err = await run_cli("rate", "--period", "明年", cwd=tmp_path, env=env)
     assert code == 2 and "无法识别" in err
+    code, out, err = await run_cli("rate", "八仙镇", "2019Q1", cwd=tmp_path, env=env)  # --period forgotten
+    assert code == 0 and "八仙镇" in out and "办结率 50.0%" in out, err
+    code, out, err = await run_cli("rate", "八仙镇", "2019Q5", cwd=tmp_path, env=env)
+    assert code == 2 and "无法识别时段“2019Q5”" in err and not out

@@ -305,6 +305,21 @@ async def test_monday_ranking_and_december_calendar_reminder(bot, http, county):
     assert not (await scheduled_sweep(bot.services, "schedule")).ranking
 
 
+async def test_a_week_whose_monday_was_missed_gets_its_ranking_on_return(bot, http, county):
+    leader = county["leader"]
+    await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    bot.api.pending(leader.id)
+    at(bot, "2026-12-08")  # Tuesday: the bot was down on Monday
+    assert (await scheduled_sweep(bot.services, "schedule")).ranking
+    await settle(bot)
+    assert "合计：交办 3 件" in (await expect(leader, "办理情况")).text
+    at(bot, "2026-12-09")
+    assert not (await scheduled_sweep(bot.services, "schedule")).ranking
+    at(bot, "2026-12-14")  # the next Monday: the next week's
+    assert (await scheduled_sweep(bot.services, "schedule")).ranking
+
+
 async def test_the_nine_oclock_sweep_waits_out_a_database_outage(bot, http, county, monkeypatch):
     """The JobQueue's own callback: a database that refuses connections at nine delays the day's
     reminders, it does not cancel them."""
