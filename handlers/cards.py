@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from handlers.render import esc
+from handlers.render import esc, pieces, utf16_length
 from locales import N_, Translator
 from models.handling import person_name
 from models.letters import LetterError, unit_name
@@ -42,10 +42,11 @@ def local_time(moment: dt.datetime | None, tz: ZoneInfo) -> str:
 
 
 def shortened(text: str, limit: int, t: Translator) -> str:
-    """Cut before escaping, so no entity is ever cut in half."""
-    if len(text) <= limit:
+    """Cut before escaping, so no entity is ever cut in half; `limit` counts as Telegram counts
+    (UTF-16 code units: an emoji is two)."""
+    if utf16_length(text) <= limit:
         return esc(text)
-    return esc(text[:limit].rstrip()) + "…\n" + t("(shortened: {total} characters in all; /letter shows the full text)", total=len(text))
+    return esc(pieces(text, limit)[0].rstrip()) + "…\n" + t("(shortened: {total} characters in all; /letter shows the full text)", total=len(text))
 
 
 def letter_body(letter: Letter, unit: str | None, t: Translator, privacy: Privacy, tz: ZoneInfo, people: Mapping[int, str] | None = None) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
-from handlers.context import BotContext
+from handlers.context import BotContext, person_of
 from locales import Translator, language_for
+from models.people import current_actor
 
 
 async def ignore_edit(update: Update, context: BotContext) -> None:
@@ -18,10 +19,21 @@ async def ignore_edit(update: Update, context: BotContext) -> None:
         replied = message.reply_to_message
         to_us = replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id
         if to_us or (message.text or "").startswith("/"):
-            user = update.effective_user  # group -1 has not run: the person's language is Telegram's
-            t = Translator(language_for(None, user.language_code if user else None, context.services.settings.language))
+            t = await _translator(update, context)
             await message.reply_text(t("I do not act on edited messages: what you sent first stands. Send a new message instead."))
     raise ApplicationHandlerStop
+
+
+async def _translator(update: Update, context: BotContext) -> Translator:
+    """The person's language as group -1 would choose it (it has not run): their /lang choice,
+    else their Telegram app's."""
+    services, person = context.services, person_of(update)
+    chosen = None
+    if person is not None:
+        async with services.db.reading() as session:
+            actor = await current_actor(session, person, services.settings.admin_ids)
+        chosen = actor.language if actor is not None else None
+    return Translator(language_for(chosen, person.language_code if person else None, services.settings.language))
 
 
 def handlers() -> list:

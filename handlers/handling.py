@@ -48,6 +48,7 @@ async def act(update: Update, context: BotContext, action: str, letter_id: int, 
     services, t = context.services, context.t
     origin, now = origin_of(update, context), services.now()
     text = clean_text(text)  # as letters' own text is kept: no control characters (PostgreSQL refuses NUL)
+    sender = None  # the letter's sender, whose name a reason may repeat (see the confirmation)
     try:
         async with services.db.transaction() as session:
             if action == "accept":
@@ -64,7 +65,7 @@ async def act(update: Update, context: BotContext, action: str, letter_id: int, 
             elif action == "reopen":
                 await reopen(session, services.rules, letter_id, text, origin, now)
             elif action == "invalid":
-                await invalidate(session, services.rules, letter_id, text, origin, now)
+                sender = (await invalidate(session, services.rules, letter_id, text, origin, now)).sender_name
     except LetterError as exc:
         await answer(update, context.explain(exc), alert=True)
         return False
@@ -77,7 +78,9 @@ async def act(update: Update, context: BotContext, action: str, letter_id: int, 
         "reopen": t("Letter #{id} was sent back to its unit.", id=letter_id),
         # The reason as the card shows it: a reason of thousands of characters is stored (cut at
         # 2,000) and must not make the confirmation too long to send.
-        "invalid": t("Letter #{id} marked invalid: {reason}", id=letter_id, reason=shortened(text.strip(), REASON_LIMIT, t)),
+        # Masked as the card masks it.
+        "invalid": t("Letter #{id} marked invalid: {reason}", id=letter_id,
+                     reason=shortened(services.privacy.text(text.strip(), names=(sender,)), REASON_LIMIT, t)),
     }
     await answer(update, done_messages[action])
     return True

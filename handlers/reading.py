@@ -10,9 +10,9 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import CommandHandler
 
-from handlers.cards import CONTENT_LIMIT, card_for, local_time
+from handlers.cards import CONTENT_LIMIT, TITLE_LIMIT, card_for, local_time
 from handlers.context import BotContext
-from handlers.render import chunks, command_args, esc, pieces, unit_or_ask
+from handlers.render import chunks, command_args, esc, pieces, unit_or_ask, utf16_length
 from locales import N_, N_plural, Translator
 from models.letters import get_letter
 from models.permissions import Action, can
@@ -66,12 +66,19 @@ async def letter_command(update: Update, context: BotContext) -> None:
         return
     sent = [await message.reply_text(text, reply_markup=keyboard)]
     privacy = services.privacy
-    full = privacy.text(letter.content, names=(letter.sender_name,))
-    if len(full) > CONTENT_LIMIT:  # the card shortened it: here is all of it
-        # Cut the raw text, then escape: Telegram counts characters (UTF-16 code units) after
-        # parsing the HTML.
-        for part in chunks([esc(piece) for piece in pieces(full, 3000)], 3000):
-            sent.append(await message.reply_text(part))
+    # What the card shortened, in full: the title, the letter, the reply.
+    for label, value, limit in (
+        (N_("Title: {text}"), letter.title, TITLE_LIMIT), (None, letter.content, CONTENT_LIMIT), (N_("Reply: {text}"), letter.reply, CONTENT_LIMIT // 2),
+    ):
+        full = privacy.text(value, names=(letter.sender_name,))
+        if utf16_length(full) > limit:
+            # Cut the raw text, then escape: Telegram counts characters (UTF-16 code units) after
+            # parsing the HTML.
+            parts = [esc(piece) for piece in pieces(full, 3000)]
+            if label is not None:
+                parts[0] = t(label, text=parts[0])
+            for part in chunks(parts, 3100):
+                sent.append(await message.reply_text(part))
     story = [t("<b>History of letter #{id}</b>", id=letter_id)]
     def masked(text: str) -> str:  # reasons are free text: they may repeat the sender's name or number
         return privacy.text(text, names=(letter.sender_name,))

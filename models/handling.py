@@ -236,6 +236,7 @@ async def reopen(session: AsyncSession, rules: Rules, letter_id: int, reason: st
     letter.extensions, letter.updated_at = 0, now
     enqueue_refresh(session, letter.id)
     units = await unit_chat_ids(session, letter.unit_id)
-    enqueue_notice(session, units, N_("🔁 Letter #{id} was sent back for handling again: {reason}"), letter.id, id=letter.id, reason=reason[:500])
+    enqueue_notice(session, units, N_("🔁 Letter #{id} was sent back for handling again: {reason}"), letter.id, id=letter.id,
+                   reason=rules.privacy.text(reason, names=(letter.sender_name,))[:500])
     enqueue(session, units, Kind.LETTER_CARD, letter_id=letter.id)
     return letter

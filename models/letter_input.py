@@ -40,7 +40,9 @@ STATUS_WORDS = {
 # A future received_at beyond this is a typo or a wrong zone, not clock skew.
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Kept: zero-width joiners and non-joiners (emoji sequences such as 👨‍👩‍👧, Persian words) and the
+# left-to-right and right-to-left marks, which disguise nothing; bidi overrides and isolates do.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 # Lone surrogates: JSON may carry them ("\ud800"), UTF-8 cannot, so neither driver can store them.
 # Replaced, not removed: removing could join what was apart, and U+FFFD shows where text was lost.
 _SURROGATE = re.compile("[\ud800-\udfff]")

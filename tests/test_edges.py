@@ -52,9 +52,10 @@ async def test_long_texts_never_break_a_message(bot, http):
     returned = await expect(bot.admin, "退回理由", kind="message")
     assert len(returned.text) < 4096 and "已截断" in returned.text
     bot.admin.send(f"/letter {letter['id']}")
-    parts = [await bot.admin.receive() for _ in range(4)]
-    assert "".join(p.text for p in parts[1:3]) == "&<" * 3000
-    assert "办理记录" in parts[3].text
+    parts = [await bot.admin.receive() for _ in range(5)]  # the card, then in full what it shortened
+    assert parts[1].text == "标题：" + "标" * 500
+    assert "".join(p.text for p in parts[2:4]) == "&<" * 3000
+    assert "办理记录" in parts[4].text
 
 
 async def test_big_digests_are_capped(bot, http):

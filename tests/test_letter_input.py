@@ -51,6 +51,13 @@ def test_dates(text, expected):
 
 def test_control_and_bidi_characters_are_removed():
     assert clean_text("  路灯\u202e坏了\x00\r\n第二行 ") == "路灯坏了\n第二行"
+    assert clean_text("看\u200b不\u2066见\u2069") == "看不见"
+
+
+def test_joiners_and_direction_marks_are_kept():
+    """Emoji sequences (👨‍👩‍👧, 👩‍⚕️) and right-to-left text need them; they disguise nothing."""
+    text = "我们一家👨\u200d👩\u200d👧，医生👩\u200d⚕️ \u200fשלום\u200f نامه\u200cها \u200e"
+    assert clean_text(text) == text.strip()
 
 
 def test_a_new_letter(resolver):

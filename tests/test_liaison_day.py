@@ -173,6 +173,21 @@ async def test_reasons_are_masked_like_the_letter(bot, http, county):
     assert "139****5678" in card.text and "张**" in story.text
 
 
+async def test_a_reopen_notice_and_an_invalid_confirmation_are_masked(bot, http, county):
+    a1, admin = county["a1"], county["admin"]
+    letter_id, _ = await assigned_letter(bot, http, county, sender_name="张三丰")
+    a1.send(f"/done {letter_id} 已修好")
+    await expect(a1, "已办结")
+    admin.send(f"/reopen {letter_id} 张三丰来电（13912345678）称仍未修好，身份证610926198001011234")
+    notice = await expect(a1, "重办", kind="message")
+    assert "139****5678" in notice.text and "张**" in notice.text, notice.text
+    assert "13912345678" not in notice.text and "610926198001011234" not in notice.text and "张三丰" not in notice.text
+    other = await post_letter(http, sender_name="李四")
+    admin.send(f"/invalid {other['id']} 与李四13812345678此前来信重复")
+    confirmation = (await expect(admin, "无效")).text
+    assert "138****5678" in confirmation and "13812345678" not in confirmation and "李四" not in confirmation, confirmation
+
+
 async def test_extensions_twice_then_refused(bot, http, county):
     a1, admin = county["a1"], county["admin"]
     letter_id, _ = await assigned_letter(bot, http, county)
@@ -285,6 +300,12 @@ async def test_an_edited_message_is_not_acted_on_again(bot, http, county):
     async with bot.services.db.reading() as session:
         assert (await session.get(Letter, letter_id)).reply == "路灯已修"
     assert (await events_of(bot, letter_id)).count("done") == 1
+    a1.send("/lang en")  # the app stays Chinese: the word about an edit follows the choice
+    await expect(a1, "English")
+    command = a1.send("/mine")
+    await expect(a1, "no open letters", kind="message")
+    a1.edit(command, "/mine ")
+    assert "what you sent first stands" in (await expect(a1, "edited", kind="message")).text
 
 
 async def test_a_leader_reads_a_card_with_nothing_to_do_on_it(bot, http, county):
@@ -460,3 +481,25 @@ async def test_english_counts_read_in_the_singular_and_the_plural(bot, http, cou
     a1.send("/mine")
     listing = (await expect(a1, f"#{letter_id}", "overdue")).text
     assert "(overdue by 1 working day)" in listing, listing
+
+
+async def test_letter_shows_in_full_what_the_card_shortened(bot, http, county):
+    """A long title, letter and reply (emoji count twice, as Telegram counts them): the card stays
+    within Telegram's limit and is updated when the letter closes; /letter sends all of each."""
+    a1, leader = county["a1"], county["leader"]
+    title = "八仙镇" + "😀" * 150 + "标题完"
+    content = "🙏" * 1450 + "信件完"
+    letter_id, cards = await assigned_letter(bot, http, county, title=title, content=content)
+    reply = "经核查，" + "镇政府已组织人员现场查看并安排维修，" * 60 + "答复完毕。"
+    a1.send(reply, reply_to=cards["a1"])
+    await expect(a1, "已办结，谢谢")
+    closed = await expect(a1, "办结人：八仙甲", kind="edit")
+    assert "答复完毕" not in closed.text and "/letter" in closed.text
+    leader.send(f"/letter {letter_id}")
+    sent = [await leader.receive()]
+    while "办理记录" not in sent[-1].text:  # the history comes last
+        sent.append(await leader.receive())
+    assert all(len(m.text.encode("utf-16-le")) // 2 <= 4096 for m in sent)
+    texts = "\n".join(m.text for m in sent)
+    for end in ("标题完", "信件完", "答复完毕。"):
+        assert end in texts, end
