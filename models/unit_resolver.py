@@ -10,7 +10,7 @@ Tiers, best first; the first tier with any match wins:
 4. a pinyin prefix of at least three letters that ends on a syllable (zhujian) or inside the last
    one (bax), but not on a different whole syllable: `zhen` is 镇, not the start of 正阳镇 (zheng);
 5. a small typo: one edit for short names, two for long ones, counted on the characters and on
-   the pinyin (八仙正, baxain).
+   the pinyin (八仙正, baxain); of the pinyin of text typed in characters, one edit at most.
 """
 
 from __future__ import annotations
@@ -181,12 +181,15 @@ class UnitResolver:
     def _typo(self, query: str) -> set[UnitRef]:
         found: set[UnitRef] = set()
         query_pinyin = _pinyin(query)[0]
+        # Typed in characters, a slip of the input method is one letter of pinyin (八仙正); two
+        # would take 县供电局 (gongdian) for 县公安局 (gongan), a unit the person never meant.
+        most = 2 if query.isascii() else 1
         for label in self._labels:
             budget = _typo_budget(min(len(query), len(label.text)))
             if budget and not query.isascii() and OSA.distance(query, label.text, score_cutoff=budget) <= budget:
                 found.add(label.unit)
                 continue
-            budget = _typo_budget(min(len(query_pinyin), len(label.pinyin)))
+            budget = min(most, _typo_budget(min(len(query_pinyin), len(label.pinyin))))
             if budget and OSA.distance(query_pinyin, label.pinyin, score_cutoff=budget) <= budget:
                 found.add(label.unit)
         return found

@@ -281,7 +281,9 @@ def test_order_follows_given_order_not_ids():
 # --- nothing ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["火星局", "", "   ", "\t\n", "，。、", "·-_()（）", "hello", "12345", "zzz"])
+@pytest.mark.parametrize("text", ["火星局", "", "   ", "\t\n", "，。、", "·-_()（）", "hello", "12345", "zzz",
+                                  # Units the county does not list, whose pinyin is two letters from one it does.
+                                  "县供电局", "县档案局", "县税务局"])
 def test_nothing_matches(resolver, text):
     resolution = resolver.resolve(text)
     assert resolution.query == text
