@@ -198,7 +198,8 @@ async def query_times(db: Database, period, repeat: int) -> tuple[list[float], l
               "begin": begin.astimezone(dt.UTC).replace(tzinfo=None) if sqlite_naive else begin,
               "end": end.astimezone(dt.UTC).replace(tzinfo=None) if sqlite_naive else end}
     async with db.reading() as session:  # as the bot holds them (Services.unit_rows)
-        units = [tuple(u) for u in (await session.execute(select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.active))).all()]
+        units = [tuple(u) for u in (await session.execute(
+            select(Unit.id, Unit.name, Unit.kind, Unit.position, Unit.valid_from, Unit.valid_to).where(Unit.active))).all()]
 
     async def ours(session):
         await report(session, period, TZ, TODAY, units)

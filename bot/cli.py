@@ -203,7 +203,7 @@ async def _units(settings: Settings, t: Translator) -> int:
     services = await _open_database(settings)
     try:
         async with services.db.transaction() as session:
-            listing = await units_with_liaisons(session)
+            listing = await units_with_liaisons(session, _today(settings))
     finally:
         await services.db.dispose()
     for line in unit_lines(listing, t, html=False):

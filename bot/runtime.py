@@ -60,9 +60,10 @@ class Services:
         if self.privacy is None:
             self.privacy = self.rules.privacy
 
-    def unit_rows(self) -> list[tuple[int, str, str, int]]:
-        """The active units as the statistics want them (id, name, kind, position)."""
-        return [(u.id, u.name, u.kind, position) for position, u in enumerate(self.unit_profiles)]
+    def unit_rows(self) -> list[tuple]:
+        """The active units as the statistics want them (id, name, kind, position, valid_from,
+        valid_to)."""
+        return [(u.id, u.name, u.kind, position, u.valid_from, u.valid_to) for position, u in enumerate(self.unit_profiles)]
 
     def now(self) -> dt.datetime:
         return self.clock()

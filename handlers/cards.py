@@ -16,6 +16,7 @@ from models.letters import LetterError, unit_name
 from models.privacy import Privacy
 from models.routing import UnitProfile, suggest_units
 from models.tables import Letter, LetterStatus
+from models.unit_resolver import takes_letters
 
 # Characters on a card, so the longest card stays well under Telegram's 4096; /letter shows all.
 CONTENT_LIMIT = 1500
@@ -156,7 +157,9 @@ async def card_for(session, services, letter: Letter, audience: str, t: Translat
         people[telegram_id] = await person_name(session, telegram_id)
     settings = services.settings
     if audience == "admin":
-        return admin_card(letter, unit, services.unit_profiles, t, services.privacy, settings.tz, people)
+        today = services.local_now().date()  # suggested: the units that take letters today
+        units = [u for u in services.unit_profiles if takes_letters(u, today)]
+        return admin_card(letter, unit, units, t, services.privacy, settings.tz, people)
     if audience == "reader":
         return reader_card(letter, unit, t, services.privacy, settings.tz, people), None
     return unit_card(letter, unit, t, services.privacy, settings.tz, people)

@@ -18,6 +18,7 @@ from models.letters import LetterError, assign, get_letter, unit_name
 from models.permissions import Action, can
 from models.queries import remember
 from models.tables import LetterStatus
+from models.unit_resolver import takes_letters
 
 PAGE = 8
 INVALID_REASONS = {
@@ -88,7 +89,8 @@ async def units_page_button(update: Update, context: BotContext) -> None:
     if await _refuse_stale(update, context, letter_id, ASSIGNABLE, NOT_ASSIGNABLE):
         return
     t = context.t
-    units = context.services.unit_profiles
+    today = context.services.local_now().date()
+    units = [u for u in context.services.unit_profiles if takes_letters(u, today)]
     pages = max(1, -(-len(units) // PAGE))
     page = min(max(page, 0), pages - 1)
     rows = [[InlineKeyboardButton(u.name, callback_data=f"letter:assign:{letter_id}:{u.id}")] for u in units[page * PAGE:(page + 1) * PAGE]]
@@ -201,7 +203,7 @@ async def assign_command(update: Update, context: BotContext) -> None:
         async with services.db.transaction() as session:
             remember(session, [letter_id], sent.chat_id, sent.message_id, "admin", services.now())
         return
-    unit = await unit_or_ask(message, services.resolver, unit_text, t, f"letter:assign:{letter_id}")
+    unit = await unit_or_ask(message, services.resolver, unit_text, t, f"letter:assign:{letter_id}", on=services.local_now().date())
     if unit is not None:
         await _assign(update, context, letter_id, unit.id)
 

@@ -34,7 +34,7 @@ async def bind_command(update: Update, context: BotContext) -> None:
         else:
             await message.reply_text(esc(t("Usage: /bind <unit>")))
         return
-    unit = await unit_or_ask(message, context.services.resolver, argument, t, "bind:u")
+    unit = await unit_or_ask(message, context.services.resolver, argument, t, "bind:u", on=context.services.local_now().date())
     if unit is not None:
         await _bind(update, context, unit.id, unit.name)
 

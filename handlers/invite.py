@@ -34,7 +34,7 @@ async def invite_command(update: Update, context: BotContext) -> None:
     if role is not None:
         await _send_invitation(update, context, role, None, None)
         return
-    unit = await unit_or_ask(message, context.services.resolver, argument, t, "invite:u")
+    unit = await unit_or_ask(message, context.services.resolver, argument, t, "invite:u", on=context.services.local_now().date())
     if unit is not None:
         await _send_invitation(update, context, Role.LIAISON, unit.id, unit.name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from html import escape, unescape
 
@@ -100,13 +101,16 @@ async def set_buttons(query, keyboard) -> None:
             raise
 
 
-async def unit_or_ask(message, resolver, text: str, t: Translator, namespace: str | None = None):
-    """The one unit `text` names. Otherwise the person is asked which (with buttons carrying
+async def unit_or_ask(message, resolver, text: str, t: Translator, namespace: str | None = None, on: dt.date | None = None):
+    """The one unit `text` names (for new work `on` a day: the unit that takes letters then, see
+    `UnitResolver.resolve_on`). Otherwise the person is asked which (with buttons carrying
     `<namespace>:<unit id>` when the caller can take the answer) or told none fits; None then."""
-    resolution = resolver.resolve(text)
+    resolution = resolver.resolve(text) if on is None else resolver.resolve_on(text, on)
     if resolution.unit is not None:
         return resolution.unit
-    if not resolution.ambiguous:
+    if not resolution.ambiguous and resolution.retired:
+        await message.reply_text(t("{unit} takes no letters on {date}.", unit=esc(resolution.retired[0].name), date=on.isoformat()))
+    elif not resolution.ambiguous:
         await message.reply_text(unit_not_found(text, t))
     elif namespace:
         question, keyboard = unit_choice(resolution, namespace, t)

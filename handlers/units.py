@@ -33,7 +33,7 @@ async def units_command(update: Update, context: BotContext) -> None:
     if not can(context.actor, Action.VIEW_UNITS):
         return
     async with context.services.db.transaction() as session:
-        listing = await units_with_liaisons(session)
+        listing = await units_with_liaisons(session, context.services.local_now().date())
     for text in chunks(unit_lines(listing, context.t)):
         await update.effective_message.reply_text(text)
 

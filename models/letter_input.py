@@ -279,19 +279,8 @@ def build_record(
         if letter_type is None:
             errors.append(FieldError("type", N_("must be one of {choices}"), {"choices": "、".join(LETTER_TYPES)}))
 
-    unit_id = None
     value = get("unit")
     unit_text = None if value is None else _text_of(value, "unit", errors)
-    if unit_text:
-        resolution = resolver.resolve(unit_text)
-        unit = resolution.unit
-        if unit:
-            unit_id = unit.id
-        elif resolution.ambiguous:
-            names = "、".join(u.name for u in resolution.matches[:5])
-            errors.append(FieldError("unit", N_("fits several units ({names}); give the full name"), {"names": names}))
-        else:
-            errors.append(FieldError("unit", N_("is not a known unit")))
 
     status = assigned_at = accepted_at = done_at = reply = invalid_reason = None
     if history:
@@ -308,6 +297,7 @@ def build_record(
         reply = None if value is None else _text_of(value, "reply", errors)
         value = get("invalid_reason")
         invalid_reason = None if value is None else _text_of(value, "invalid_reason", errors)
+    unit_id = _unit_id(unit_text, resolver, assigned_at or now, tz, errors) if unit_text else None
 
     on_arrival = unit_id is not None and (not history or (status is None and not (assigned_at or accepted_at or done_at or invalid_reason)))
     if on_arrival:
@@ -325,6 +315,27 @@ def build_record(
         "status": status, "assigned_at": assigned_at, "accepted_at": accepted_at, "done_at": done_at,
         "reply": reply, "invalid_reason": invalid_reason, "assigned_on_arrival": on_arrival,
     })
+
+
+def _unit_id(text: str, resolver: UnitResolver, assigned_at: dt.datetime, tz: ZoneInfo, errors: list[FieldError]) -> int | None:
+    """The unit the text names, as it was on the day it was given the letter (a renamed body's
+    old name leads to its successor)."""
+    if resolver.dated:
+        day = assigned_at.astimezone(tz).date()
+        resolution = resolver.resolve_on(text, day)
+    else:
+        resolution = resolver.resolve(text)
+    unit = resolution.unit
+    if unit:
+        return unit.id
+    if resolution.ambiguous:
+        names = "、".join(u.name for u in resolution.matches[:5])
+        errors.append(FieldError("unit", N_("fits several units ({names}); give the full name"), {"names": names}))
+    elif resolution.retired:
+        errors.append(FieldError("unit", N_("{unit} takes no letters on {date}"), {"unit": resolution.retired[0].name, "date": day.isoformat()}))
+    else:
+        errors.append(FieldError("unit", N_("is not a known unit")))
+    return None
 
 
 def _implied_status(unit_id, assigned_at, accepted_at, done_at, invalid_reason) -> LetterStatus:

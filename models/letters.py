@@ -19,6 +19,7 @@ from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_refresh, unit_c
 from models.permissions import Action, Actor, can
 from models.privacy import Privacy
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterEvent, LetterStatus, Unit
+from models.unit_resolver import takes_letters
 from models.units import topics_of
 
 OPEN_STATUSES = (LetterStatus.ASSIGNED, LetterStatus.ACCEPTED)
@@ -179,6 +180,12 @@ async def assign(
     unit = await session.get(Unit, unit_id)
     if unit is None or not unit.active:
         raise LetterError(N_("That unit no longer exists."))
+    day = rules.deadlines.local_date(now)
+    if not takes_letters(unit, day):
+        if unit.successor and unit.valid_to and day > unit.valid_to:
+            raise LetterError(N_("{unit} takes no letters after {date}: assign the letter to {successor}."),
+                              unit=unit.name, date=unit.valid_to.isoformat(), successor=unit.successor)
+        raise LetterError(N_("{unit} takes no letters on {date}."), unit=unit.name, date=day.isoformat())
     previous = letter.status
     deadlines = rules.deadlines.for_assignment(now, letter.type)
     letter.status = LetterStatus.ASSIGNED

@@ -7,6 +7,7 @@ three best units with any score are offered, ties in file order."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 NAMED, PLACE, KEYWORD = 10, 8, 3
@@ -21,6 +22,8 @@ class UnitProfile:
     aliases: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     places: tuple[str, ...] = ()
+    valid_from: dt.date | None = None  # the days it takes letters (see unit_resolver.takes_letters)
+    valid_to: dt.date | None = None
 
 
 def score(text: str, unit: UnitProfile) -> int:

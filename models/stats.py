@@ -158,30 +158,33 @@ async def _from_letters(session: AsyncSession, period: Period, tz: ZoneInfo, tod
     return {row[0]: row[1:] for row in (await session.execute(query)).all()}
 
 
+def _in_period(valid_from: dt.date | None, valid_to: dt.date | None, period: Period) -> bool:
+    return (valid_from is None or valid_from <= period.end) and (valid_to is None or period.start <= valid_to)
+
+
 async def report(
     session: AsyncSession, period: Period, tz: ZoneInfo, today: dt.date,
-    units: list[tuple[int, str, str, int]] | None = None,
+    units: list[tuple] | None = None,
 ) -> Report:
-    """Per unit figures for letters received in the period. `units` (id, name, kind, position), when
-    the caller holds them already, saves a query."""
+    """Per unit figures for letters received in the period. `units` (id, name, kind, position,
+    valid_from, valid_to), when the caller holds them already, saves a query. A unit is listed when
+    it had letters in the period or took letters on any day of it (a body renamed in 2021 is
+    not listed, empty, for 2026; its successor not for 2019)."""
     tally_zone = session.info.get(ZONE_INFO_KEY)
     if tally_zone is not None and tally_zone.key == tz.key:
         found = await _from_tallies(session, period, today)
     else:  # a zone the tallies are not kept in
         found = await _from_letters(session, period, tz, today)
+    columns = (Unit.id, Unit.name, Unit.kind, Unit.position, Unit.valid_from, Unit.valid_to)
     if units is None:
-        units = [tuple(u) for u in (await session.execute(
-            select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.active).order_by(Unit.position)
-        )).all()]
-    listed = list(units)
-    retired = set(found) - {u[0] for u in listed}
+        units = [tuple(u) for u in (await session.execute(select(*columns).where(Unit.active).order_by(Unit.position))).all()]
+    listed = [u for u in units if u[0] in found or _in_period(u[4], u[5], period)]
+    retired = set(found) - {u[0] for u in units}
     if retired:  # units gone from the file that still have letters in the period
-        listed += [tuple(u) for u in (await session.execute(
-            select(Unit.id, Unit.name, Unit.kind, Unit.position).where(Unit.id.in_(retired)).order_by(Unit.position)
-        )).all()]
+        listed += [tuple(u) for u in (await session.execute(select(*columns).where(Unit.id.in_(retired)).order_by(Unit.position))).all()]
     figures = [
         UnitFigures(unit_id, name, kind, position, Figures(*found[unit_id]) if unit_id in found else Figures())
-        for unit_id, name, kind, position in listed
+        for unit_id, name, kind, position, *_ in listed
     ]
     towns = sum((u.figures for u in figures if u.kind == UnitKind.TOWN), Figures())
     departments = sum((u.figures for u in figures if u.kind == UnitKind.DEPARTMENT), Figures())

@@ -15,6 +15,7 @@ Tiers, best first; the first tier with any match wins:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -33,12 +34,25 @@ class UnitRef:
     name: str
     kind: str
     aliases: tuple[str, ...] = ()
+    # A renamed or merged body (the units file's valid_from, valid_to, successor): the days it takes
+    # letters, and the unit that takes them after it.
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    successor_id: int | None = None
+
+
+def takes_letters(unit, day: dt.date) -> bool:
+    """Does the unit (anything with valid_from and valid_to) take new letters on `day`?"""
+    return (unit.valid_from is None or unit.valid_from <= day) and (unit.valid_to is None or day <= unit.valid_to)
 
 
 @dataclass(frozen=True)
 class Resolution:
     query: str
     matches: tuple[UnitRef, ...] = field(default_factory=tuple)
+    # With a day (`UnitResolver.resolve_on`): units the text names that take no letters that day
+    # and have no successor that does.
+    retired: tuple[UnitRef, ...] = ()
 
     @property
     def unit(self) -> UnitRef | None:
@@ -129,6 +143,7 @@ class UnitResolver:
                     self._labels.append(_Label(text, unit))
         self._by_id = {u.id: u for u in self.units}
         self._answers: dict[str, Resolution] = {}  # imports ask for the same few names many times
+        self.dated = any(u.valid_from or u.valid_to for u in self.units)
 
     def resolve(self, text: str) -> Resolution:
         answer = self._answers.get(text)
@@ -140,6 +155,33 @@ class UnitResolver:
 
     def by_id(self, unit_id: int) -> UnitRef | None:
         return self._by_id.get(unit_id)
+
+    def resolve_on(self, text: str, day: dt.date) -> Resolution:
+        """`resolve` for new work on `day`: a unit named by its old name is its successor then
+        (县扶贫局 → 县乡村振兴局); one with none that day is left out, in `retired`."""
+        resolution = self.resolve(text)
+        if not self.dated:
+            return resolution
+        current: dict[UnitRef, None] = {}
+        retired = []
+        for unit in resolution.matches:
+            taker = self.taker_on(unit, day)
+            if taker is None:
+                retired.append(unit)
+            else:
+                current[taker] = None
+        return Resolution(resolution.query, tuple(current), tuple(retired))
+
+    def taker_on(self, unit: UnitRef, day: dt.date) -> UnitRef | None:
+        """The unit that takes `unit`'s new letters on `day`: itself, its successor, theirs…"""
+        seen: set[int] = set()
+        while unit is not None and unit.id not in seen:
+            if takes_letters(unit, day):
+                return unit
+            seen.add(unit.id)
+            ended = unit.valid_to is not None and day > unit.valid_to
+            unit = self._by_id.get(unit.successor_id) if ended and unit.successor_id is not None else None  # type: ignore[arg-type]
+        return None
 
     def _resolve(self, text: str) -> Resolution:
         query = normalize(text)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.routing import UnitProfile
 from models.tables import Member, Role, Unit, UnitKind
-from models.unit_resolver import UnitRef, UnitResolver
+from models.unit_resolver import UnitRef, UnitResolver, takes_letters
 
 
 class UnitSpec(BaseModel):
@@ -73,7 +73,30 @@ def read_units_file(path: Path) -> list[UnitSpec]:
         raise UnitsFileError(f"{path}: unit listed twice: {', '.join(duplicates)}")
     if not specs:
         raise UnitsFileError(f"{path}: no units")
+    _check_names_and_dates(path, specs)
     return specs
+
+
+def _check_names_and_dates(path: Path, specs: list[UnitSpec]) -> None:
+    """Each name and alias names one unit (one shared would make a unit impossible to name by its
+    own name); a successor is a unit of the file; a unit's days run forward."""
+    owner = {spec.name: spec.name for spec in specs}
+    for spec in specs:
+        for alias in spec.aliases:
+            other = owner.setdefault(alias, spec.name)
+            if other != spec.name:
+                raise UnitsFileError(f"{path}: {spec.name}: the alias {alias} also names {other}")
+    for spec in specs:
+        if spec.successor is not None and (spec.successor not in names_of(specs) or spec.successor == spec.name):
+            raise UnitsFileError(f"{path}: {spec.name}: its successor {spec.successor} is not another unit of the file")
+        if spec.successor is not None and spec.valid_to is None:
+            raise UnitsFileError(f"{path}: {spec.name}: a successor needs valid_to, the last day the unit takes letters")
+        if spec.valid_from and spec.valid_to and spec.valid_to < spec.valid_from:
+            raise UnitsFileError(f"{path}: {spec.name}: valid_to {spec.valid_to} is before valid_from {spec.valid_from}")
+
+
+def names_of(specs: list[UnitSpec]) -> set[str]:
+    return {spec.name for spec in specs}
 
 
 def read_topics(path: Path) -> dict[str, tuple[str, ...]]:
@@ -116,21 +139,27 @@ async def active_units(session: AsyncSession) -> list[Unit]:
 
 
 async def build_resolver(session: AsyncSession) -> UnitResolver:
+    """Every unit of the file, those that took letters only in the past too (`/rate 县扶贫局 2019`);
+    new work asks `resolve_on` its day."""
+    units = await active_units(session)
+    ids = {u.name: u.id for u in units}
     return UnitResolver(
-        UnitRef(u.id, u.name, u.kind, tuple(u.aliases)) for u in await active_units(session)
+        UnitRef(u.id, u.name, u.kind, tuple(u.aliases), u.valid_from, u.valid_to, ids.get(u.successor or ""))
+        for u in units
     )
 
 
 async def unit_profiles(session: AsyncSession) -> list[UnitProfile]:
     return [
-        UnitProfile(u.id, u.name, u.kind, tuple(u.aliases), tuple(u.keywords), tuple(u.places))
+        UnitProfile(u.id, u.name, u.kind, tuple(u.aliases), tuple(u.keywords), tuple(u.places), u.valid_from, u.valid_to)
         for u in await active_units(session)
     ]
 
 
-async def units_with_liaisons(session: AsyncSession) -> list[tuple[Unit, list[Member]]]:
-    """Active units in file order, each with its liaisons, for /units and `python -m bot units`."""
-    units = await active_units(session)
+async def units_with_liaisons(session: AsyncSession, day: dt.date) -> list[tuple[Unit, list[Member]]]:
+    """The units that take letters on `day`, in file order, each with its liaisons, for /units and
+    `python -m bot units`."""
+    units = [unit for unit in await active_units(session) if takes_letters(unit, day)]
     liaisons = (
         await session.scalars(
             select(Member).where(Member.role == Role.LIAISON).order_by(Member.joined_at, Member.id)

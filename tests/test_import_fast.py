@@ -33,7 +33,7 @@ from models.units import build_resolver, read_units_file, sync_units, topics_of
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 11, 30, 4, 0, tzinfo=dt.UTC)
 UNITS_FILE = Path("bot/data/pingli-units.yaml")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def settings_for(url: str = "sqlite+aiosqlite:///:memory:", **overrides) -> Settings:
