@@ -81,6 +81,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
+def _not_json(constant: str) -> object:
+    """NaN and Infinity: Python reads them, JSON has no such values (as a letter's number, NaN would
+    make every such letter the same letter)."""
+    raise ValueError(constant)
+
+
 async def post_letter(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = Translator(services.settings.language)
@@ -89,7 +95,7 @@ async def post_letter(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return _error(413, t("The request body is larger than 1 MiB."))
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to read
         return _error(400, t("The body is not valid JSON."))
     if not isinstance(payload, dict):

@@ -169,6 +169,7 @@ class Person:
 class TelegramStandIn:
     def __init__(self, token: str = "123456789:STAND-IN-TOKEN-abcdefghijklmnopqrstuv", username: str = "mailbox_test_bot"):
         self.token = token
+        self.download_limit = 20 * 1024 * 1024  # what getFile hands to a bot, as Telegram's servers do
         self.bot_user = {
             "id": int(token.split(":")[0]), "is_bot": True, "first_name": "领导信箱", "username": username,
             "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
@@ -613,6 +614,8 @@ class TelegramStandIn:
         if file_id not in self._files:
             raise BadRequest("Bad Request: invalid file_id")
         content, path = self._files[file_id]
+        if len(content) > self.download_limit:
+            raise BadRequest("Bad Request: file is too big")
         return {"file_id": file_id, "file_unique_id": file_id + "u", "file_size": len(content), "file_path": path}
 
 

@@ -49,7 +49,12 @@ async def receive_file(update: Update, context: BotContext) -> None:
             telegram_file = await document.get_file()
             await telegram_file.download_to_drive(path)
         except TelegramError as exc:
-            await message.reply_text(t("I could not download the file from Telegram: {error}", error=esc(exc)))
+            if "too big" in str(exc).lower():  # Telegram lets bots fetch 20 MB (a local Bot API server more)
+                await message.reply_text(t(
+                    "The file is too large for Telegram to hand to a bot (at most 20 MB). Split it, or import it on the server: python -m bot import FILE",
+                ))
+            else:
+                await message.reply_text(t("I could not download the file from Telegram: {error}", error=esc(exc)))
             return
         origin = Origin("import", context.actor, message.chat_id)
         async with services.db.transaction() as session:

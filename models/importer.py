@@ -252,6 +252,9 @@ class _Writer:
 
     async def store(self, records: list[LetterRecord]) -> None:
         await self.settle()
+        records = await self._not_stored_without_ids(records)
+        if not records:
+            return
         if self.sqlite and self._driver is None:
             self._driver = await sqlite_driver(self.session)
             if self._driver is not None:
@@ -261,6 +264,21 @@ class _Writer:
         self._batch = (ids, rows, records)
         self._pending = asyncio.ensure_future(self._write(ids, self.converter.rows(rows)))
         await self.pause()
+
+    async def _not_stored_without_ids(self, records: list[LetterRecord]) -> list[LetterRecord]:
+        """Letters without the website's number are known by their time, title and text: a file
+        without 编号 sent twice stores its letters once. (Those with a number are skipped by the
+        unique index, see `_write`.)"""
+        anonymous = {record.received_at for record in records if record.external_id is None}
+        if not anonymous:
+            return records
+        stored = set((await self.session.execute(
+            select(LETTERS.c.received_at, LETTERS.c.title, LETTERS.c.content)
+            .where(LETTERS.c.external_id.is_(None), LETTERS.c.received_at.in_(sorted(anonymous)))
+        )).all())
+        kept = [r for r in records if r.external_id is not None or (r.received_at, r.title, r.content) not in stored]
+        self.report.skipped += len(records) - len(kept)
+        return kept
 
     async def _reserve(self, count: int) -> list[int]:
         """`db.reserve_ids`. On SQLite that is max(id) + 1 on: this transaction holds the only write

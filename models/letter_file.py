@@ -118,8 +118,9 @@ def read_letter_file(path: Path, *, tz: ZoneInfo, resolver: UnitResolver, now: d
         head = handle.read(8)
     if not head:
         raise LetterFileError(EMPTY_FILE)
+    serials = None
     if head.startswith(_ZIP_MAGIC):
-        source = _xlsx_rows(path)
+        source, serials = _xlsx_rows(path), _serial_epoch(path)
     elif head.startswith(_NOT_TABLE_MAGIC):
         raise LetterFileError(NOT_A_TABLE)
     elif head.startswith(_WIDE_BOMS):
@@ -127,20 +128,16 @@ def read_letter_file(path: Path, *, tz: ZoneInfo, resolver: UnitResolver, now: d
     else:
         source = _csv_rows(path)
     try:
-        yield from _file_rows(source, tz=tz, resolver=resolver, now=now)
+        yield from _file_rows(source, tz=tz, resolver=resolver, now=now, serials=serials)
     finally:
         source.close()
 
 
 def _file_rows(
-    source: Iterator[_SourceRow], *, tz: ZoneInfo, resolver: UnitResolver, now: dt.datetime
+    source: Iterator[_SourceRow], *, tz: ZoneInfo, resolver: UnitResolver, now: dt.datetime, serials: dt.datetime | None = None
 ) -> Iterator[FileRow]:
-    for line, cells, _ in source:
-        if not _is_blank(cells):
-            break
-    else:
-        raise LetterFileError(NO_HEADER)
-    columns = _header(cells)
+    """`serials`: a workbook's epoch, when the rows come from one (see `_workbook_numbers`)."""
+    columns = _find_header(source)
     by_field = {column.name: column for column in columns}
     order = {column.name: position for position, column in enumerate(columns)}
     seen_ids: dict[str, int] = {}
@@ -175,6 +172,8 @@ def _file_rows(
                 value = cells[index] if index < width else None
                 raw[name] = value.strip() if isinstance(value, str) else value
 
+        if serials is not None:
+            _workbook_numbers(raw, serials)
         result = build_record(raw, tz=tz, resolver=resolver, now=now, history=True)
         if problems or not isinstance(result, LetterRecord):
             flagged = {name for name, _ in problems}
@@ -207,6 +206,25 @@ def _passed(line: int, record: LetterRecord) -> FileRow:
     return without_init(FileRow, {"line": line, "record": record, "problems": ()})
 
 
+HEADER_SEARCH = 5  # non-blank rows looked at for the header: a sheet's title rows may come first
+
+
+def _find_header(source: Iterator[_SourceRow]) -> list[_Column]:
+    """The columns of the first non-blank row that names any; the rows above it (a sheet's title,
+    平利县领导信箱来信登记表, merged across the columns) are passed over."""
+    searched = 0
+    for _, cells, _ in source:
+        if _is_blank(cells):
+            continue
+        try:
+            return _header(cells)
+        except LetterFileError as exc:
+            searched += 1
+            if exc.message != NO_HEADER or searched >= HEADER_SEARCH:
+                raise
+    raise LetterFileError(NO_HEADER)
+
+
 def _header(cells: Sequence[object]) -> list[_Column]:
     if _width(cells) > MAX_COLUMNS:
         raise LetterFileError(TOO_MANY_COLUMNS, {"limit": MAX_COLUMNS})
@@ -230,13 +248,14 @@ def _header(cells: Sequence[object]) -> list[_Column]:
 
 
 def _problem(line: int, error: FieldError, by_field: Mapping[str, _Column]) -> RowProblem:
-    """The field's column as written; a field named in the values ("is earlier than {other}") too."""
+    """The field's column as written, or, when the file has none, both its names (交办时间|assigned_at);
+    a field named in the values ("is earlier than {other}") too."""
     column = by_field.get(error.field)
     values = dict(error.values)
-    other = by_field.get(values.get("other"))  # type: ignore[arg-type]
-    if other is not None:
-        values["other"] = other.written
-    return RowProblem(line, column.written if column else error.field, error.message, values)
+    if "other" in values:  # the file's column, or both names of a field the file has no column for
+        other = by_field.get(values["other"])  # type: ignore[arg-type]
+        values["other"] = other.written if other is not None else LABELS.get(values["other"], values["other"])  # type: ignore[arg-type]
+    return RowProblem(line, column.written if column else LABELS.get(error.field, error.field), error.message, values)
 
 
 def _id_key(value: object) -> str | None:
@@ -252,6 +271,40 @@ def _id_key(value: object) -> str | None:
     else:
         return None
     return text if text and len(text) <= LIMITS["external_id"] else None
+
+
+_TIMES = frozenset({"received_at", "assigned_at", "accepted_at", "done_at"})
+# Serial numbers of 1970-01-01 and 9999-12-31: a number in a time column between them is a date.
+_SERIALS = (25569, 2958465)
+# Day 0 of a workbook's dates: 1900 (Windows; day 0 is 1899-12-30 for every day after February
+# 1900, which Excel counts with a 29th) or 1904 (old Mac files).
+_WINDOWS_1900, _MAC_1904 = dt.datetime(1899, 12, 30), dt.datetime(1904, 1, 1)
+
+
+def _workbook_numbers(raw: dict[str, object], epoch: dt.datetime) -> None:
+    """Numbers as a spreadsheet holds what people typed: in a time column a date (Excel keeps
+    dates as day numbers, and shows 年月日 formats that openpyxl does not know as numbers), in any
+    other column text (111, a nonsense letter; a phone number)."""
+    for name, value in raw.items():
+        if value.__class__ not in (int, float):
+            continue
+        if name in _TIMES:
+            if _SERIALS[0] <= value <= _SERIALS[1]:  # type: ignore[operator]
+                raw[name] = epoch + dt.timedelta(seconds=round(value * 86400))  # type: ignore[operator]
+        elif value.__class__ is int or value.is_integer():  # type: ignore[union-attr]
+            raw[name] = str(int(value))  # type: ignore[arg-type]
+        elif value == value and value not in (float("inf"), float("-inf")):
+            raw[name] = str(value)
+
+
+def _serial_epoch(path: Path) -> dt.datetime:
+    """The day a workbook counts its dates from: 1900 (Windows) or 1904 (old Mac files)."""
+    try:
+        with ZipFile(path) as archive, archive.open("xl/workbook.xml") as book:
+            head = book.read(_CHUNK)
+    except (BadZipFile, KeyError, OSError, RuntimeError, ValueError, EOFError):
+        return _WINDOWS_1900  # openpyxl will say what is wrong with the file
+    return _MAC_1904 if re.search(rb'date1904="(?:1|true)"', head) else _WINDOWS_1900
 
 
 def _is_blank(cells: Sequence[object]) -> bool:

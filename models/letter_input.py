@@ -5,6 +5,7 @@ so each surface shows them in its reader's language."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -146,7 +147,7 @@ def _text_of(value: object, name: str, errors: list[FieldError], required: bool 
         text = clean_text(value)  # type: ignore[arg-type]
     elif value is None:
         text = ""
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and name in ("external_id", "sender_phone"):
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and name in ("external_id", "sender_phone") and math.isfinite(value):
         text = str(int(value)) if float(value).is_integer() else str(value)
     elif isinstance(value, str):
         text = clean_text(value)
@@ -297,6 +298,8 @@ def build_record(
         reply = None if value is None else _text_of(value, "reply", errors)
         value = get("invalid_reason")
         invalid_reason = None if value is None else _text_of(value, "invalid_reason", errors)
+        if received_at is not None and (assigned_at or accepted_at or done_at):
+            assigned_at, accepted_at, done_at = _in_day_order(received_at, assigned_at, accepted_at, done_at)
     unit_id = _unit_id(unit_text, resolver, assigned_at or now, tz, errors) if unit_text else None
 
     on_arrival = unit_id is not None and (not history or (status is None and not (assigned_at or accepted_at or done_at or invalid_reason)))
@@ -315,6 +318,21 @@ def build_record(
         "status": status, "assigned_at": assigned_at, "accepted_at": accepted_at, "done_at": done_at,
         "reply": reply, "invalid_reason": invalid_reason, "assigned_on_arrival": on_arrival,
     })
+
+
+def _in_day_order(received_at: dt.datetime, *times: dt.datetime | None) -> tuple[dt.datetime | None, ...]:
+    """A handling time given as a date alone (midnight) on the day of the step before it, which has
+    a time (来信 2019-03-05 10:20, 交办 2019-03-05), is taken as that step's time: the ledger says
+    "the same day", not "before it". Any other order is left for `_consistency` to refuse."""
+    previous, ordered = received_at, []
+    for value in times:
+        if value is not None:
+            if value < previous and not (value.hour or value.minute or value.second or value.microsecond) \
+                    and value.date() == previous.astimezone(value.tzinfo).date():
+                value = previous
+            previous = value
+        ordered.append(value)
+    return tuple(ordered)
 
 
 def _unit_id(text: str, resolver: UnitResolver, assigned_at: dt.datetime, tz: ZoneInfo, errors: list[FieldError]) -> int | None:

@@ -89,6 +89,23 @@ async def test_one_bad_row_imports_nothing_and_every_bad_row_is_named(bot):
     assert await letters(bot) == []
 
 
+async def test_a_file_too_large_for_telegram_points_to_the_server(bot):
+    bot.api.download_limit = 100  # Telegram's servers hand bots files of up to 20 MB
+    bot.admin.send_document(csv_bytes(ROWS_ZH, "utf-8"), "网站导出.csv", "text/csv")
+    answer = (await expect(bot.admin, "20 MB")).text
+    assert "python -m bot import" in answer and "too big" not in answer
+    assert await letters(bot) == []
+
+
+async def test_a_file_without_numbers_sent_twice_stores_its_letters_once(bot):
+    """Without 编号 a letter is known by its time, title and text."""
+    rows = ["路灯不亮,八仙镇村道路灯坏了,2019-03-05 10:00", "路灯不亮,另一条路的路灯坏了,2019-03-05 10:00", "学校收费,乱收费,2019-03-06 09:30"]
+    for sent, answer in ((rows, "新导入 3 件，跳过 0 件"), ([*rows, "咨询社保,如何办理,2019-03-08 08:00"], "新导入 1 件，跳过 3 件")):
+        bot.admin.send_document(csv_bytes(sent, "utf-8", header="标题,内容,来信时间"), "无编号.csv", "text/csv")
+        assert answer in (await expect(bot.admin, "无编号.csv")).text
+    assert sorted(letter.content for letter in await letters(bot)) == sorted(["八仙镇村道路灯坏了", "另一条路的路灯坏了", "乱收费", "如何办理"])
+
+
 async def test_xlsx_from_admin_stranger_and_liaison(bot):
     workbook = openpyxl.Workbook()
     sheet = workbook.active

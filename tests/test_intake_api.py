@@ -79,6 +79,11 @@ async def test_racing_posts_make_one_letter(bot, http):
 async def test_bad_input_is_refused_naming_each_field(bot, http):
     response = await http.post("/api/letters", data=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
     assert response.status == 400
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):  # not JSON, though Python reads them
+        body = b'{"external_id": ' + constant + b', "title": "t", "content": "", "received_at": "2026-11-27T10:00:00+08:00"}'
+        response = await http.post("/api/letters", data=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status == 400, constant
+    assert await count_letters(bot) == 0
     response = await http.post("/api/letters", json=[LETTER], headers=AUTH)
     assert response.status == 422
     response = await http.post("/api/letters", data=b"x" * (1024 * 1024 + 1), headers=AUTH)

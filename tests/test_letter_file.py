@@ -211,15 +211,15 @@ def test_every_bad_row_is_reported(tmp_path):
     }
 
 
-def test_a_field_without_a_column_is_named_by_its_field(tmp_path):
+def test_a_field_without_a_column_is_named_by_both_its_names(tmp_path):
     path = write(tmp_path, "标题,来信时间,办理单位,状态\n已办结但没有时间,2019-03-05 10:00,八仙镇,已办结\n")
 
     [row] = read(path)
 
     assert row.record is None
     assert {(p.column, p.message) for p in row.problems} == {
-        ("assigned_at", "is required for a letter that was assigned"),
-        ("done_at", "is required for a letter that was closed"),
+        ("交办时间|assigned_at", "is required for a letter that was assigned"),
+        ("办结时间|done_at", "is required for a letter that was closed"),
     }
 
 
@@ -444,6 +444,31 @@ def test_xlsx_with_datetime_int_id_and_formula(tmp_path):
     assert rows[1].record is None
     assert rows[1].problems == (RowProblem(4, "标题", FORMULA, {}),)  # reported once: not also "is required"
     assert rows[2].problems == (RowProblem(6, "编号", REPEATED_ID, {"line": 3}),)
+
+
+def test_xlsx_numbers_are_dates_in_time_columns_and_text_elsewhere(tmp_path):
+    """Excel keeps dates as day numbers; a 年月日 format openpyxl does not know (built-in format 31)
+    leaves the number. A nonsense letter "111" or a phone typed into a cell is a number too."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet()
+    sheet.append(["平利县领导信箱来信登记表"])  # a title row above the header
+    sheet.append(["编号", "标题", "内容", "电话", "来信时间", "办理单位", "交办时间", "办结时间", "答复内容"])
+    dated = WriteOnlyCell(sheet, value=43529.4375)  # 2019-03-05 10:30
+    dated.number_format = 'yyyy"年"m"月"d"日"'
+    sheet.append([7, 111, 222.5, 13812345678, dated, "八仙镇", 43529.5, 43529, 333])
+    sheet.append([8, "早于1970年", "", None, 1234, None, None, None, None])
+    path = tmp_path / "letters.xlsx"
+    book.save(path)
+
+    first, second = read(path)
+
+    assert first.line == 3 and first.problems == (), first.problems
+    record = first.record
+    assert (record.external_id, record.title, record.content, record.sender_phone, record.reply) == ("7", "111", "222.5", "13812345678", "333")
+    assert record.received_at == dt.datetime(2019, 3, 5, 10, 30, tzinfo=TZ)
+    assert record.assigned_at == dt.datetime(2019, 3, 5, 12, 0, tzinfo=TZ)
+    assert record.done_at == record.assigned_at  # the day alone, the day of the assignment: not before it
+    assert second.problems == (RowProblem(4, "来信时间", NOT_A_DATE, {}),)
 
 
 def test_xlsx_text_starting_with_equals_is_a_formula(tmp_path):

@@ -83,6 +83,18 @@ def test_inconsistent_history_is_refused(resolver):
         assert fields(closing) == {"status"}, status
 
 
+def test_a_handling_date_on_the_day_of_the_step_before_it_is_that_day(resolver):
+    """来信 10:00, 交办 and 办结 given as that day's date: the same day, not before it."""
+    record = build(resolver, unit="八仙镇", assigned_at="2019-03-05", done_at="2019年3月5日", reply="已答复")
+    received = dt.datetime(2019, 3, 5, 10, tzinfo=TZ)
+    assert record.assigned_at == received and record.done_at == received and record.status is LetterStatus.DONE
+    later = build(resolver, unit="八仙镇", assigned_at="2019-03-05 16:00", done_at="2019-03-05", reply="已答复")
+    assert later.done_at == dt.datetime(2019, 3, 5, 16, tzinfo=TZ)
+    # A date before the day, or a time before the step, is still refused.
+    assert fields(build(resolver, unit="八仙镇", assigned_at="2019-03-04")) == {"assigned_at"}
+    assert fields(build(resolver, unit="八仙镇", assigned_at="2019-03-05 09:00")) == {"assigned_at"}
+
+
 def test_api_letters_with_a_unit_are_assigned_now_even_if_received_slightly_ahead(resolver):
     ahead = (NOW + dt.timedelta(minutes=30)).isoformat()
     record = build(resolver, history=False, unit="八仙镇", received_at=ahead)
