@@ -124,7 +124,7 @@ async def _migrate_to(settings: Settings, t: Translator, url: str) -> int:
     try:
         copied = await migrate_to(services.db, url)
     except MigrateError as exc:
-        print(t("Nothing was copied: {error}", error=exc), file=sys.stderr)
+        print(t("Nothing was copied: {error}", error=t(exc.message, **exc.values)), file=sys.stderr)
         return 3
     finally:
         await services.db.dispose()
@@ -140,7 +140,7 @@ def _backup(settings: Settings, t: Translator, path: Path) -> int:
     try:
         made = backup(settings.database_url, path)
     except BackupError as exc:
-        print(t("No backup was written: {error}", error=exc), file=sys.stderr)
+        print(t("No backup was written: {error}", error=t(exc.message, **exc.values)), file=sys.stderr)
         return 3
     if made.letters is None:
         print(t("Backup written to {path} ({size} bytes).", path=made.path, size=made.size))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Integer, func, insert, select, text
 
+from locales import N_
 from models.db import Database
 from models.tables import Base, Letter
 
@@ -15,19 +16,23 @@ CHUNK = 5_000
 
 
 class MigrateError(Exception):
-    """Why nothing was copied; for the operator's terminal."""
+    """Why nothing was copied, for the operator's terminal: a msgid and its values."""
+
+    def __init__(self, message: str, **values: object):
+        super().__init__(message.format(**values) if values else message)
+        self.message, self.values = message, values
 
 
 async def migrate_to(source: Database, target_url: str) -> dict[str, int]:
     if target_url == source.url:
-        raise MigrateError("the target is the database in use")
+        raise MigrateError(N_("the target is the database in use"))
     target = Database(target_url, source.zone)
     copied: dict[str, int] = {}
     try:
         await target.migrate()
         async with target.transaction() as out:
             if await out.scalar(select(func.count()).select_from(Letter)):
-                raise MigrateError("the target already holds letters; give an empty database")
+                raise MigrateError(N_("the target already holds letters; give an empty database"))
             for table in Base.metadata.sorted_tables:  # parents before children
                 await out.execute(table.delete())  # what migrating put there (the tally zone)
             async with source.reading() as into:

@@ -86,8 +86,39 @@ def test_the_backup_verb(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bot", "backup", str(tmp_path / "b.db")], env=env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "备份已写入" in done.stdout and "0 封来信" in done.stdout
-    assert subprocess.run([sys.executable, "-m", "bot", "backup", str(database)], env=env, cwd=ROOT,
-                          capture_output=True, text=True).stderr.startswith("未写出备份")
+    refused = subprocess.run([sys.executable, "-m", "bot", "backup", str(database)], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert refused.stderr.startswith("未写出备份") and "备份不能覆盖数据库文件本身" in refused.stderr, refused.stderr
     assert not (tmp_path / "b.db-wal").exists()  # one self-contained file
     with sqlite3.connect(tmp_path / "b.db") as copy:
         assert copy.execute("SELECT count(*) FROM letters").fetchone()[0] == 0
+
+
+def test_a_backup_ends_while_another_process_keeps_writing(tmp_path):
+    """Each write of another connection would start a copy made in steps over; made in one step
+    under one snapshot, it ends however busy the bot is, and holds what was committed before it."""
+    import threading
+
+    database = tmp_path / "mailbox.db"
+    with sqlite3.connect(database) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE letters (id INTEGER PRIMARY KEY, body TEXT)")
+        setup.executemany("INSERT INTO letters (body) VALUES (?)", (("x" * 2000,) for _ in range(4000)))  # about 2,000 pages
+    stop = threading.Event()
+    writes = 0
+
+    def keep_writing() -> None:
+        nonlocal writes
+        with sqlite3.connect(database, isolation_level=None) as writer:
+            while not stop.is_set():
+                writer.execute("INSERT INTO letters (body) VALUES ('new')")
+                writes += 1
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        made = backup(f"sqlite+aiosqlite:///{database}", tmp_path / "copy.db")
+    finally:
+        stop.set()
+        writer.join()
+    assert writes > 0 and made.letters >= 4000
+    assert not list(tmp_path.glob("copy.db.partial*"))
