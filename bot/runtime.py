@@ -81,16 +81,20 @@ async def prepare_database(services: Services, *, routing: bool = True) -> None:
     """Migrate, make the units follow UNITS_FILE, and build the resolver from them; with `routing`,
     also the units' profiles for suggestions (an import does not route). Here rather than in
     bot.app, so the CLI's import opens the database without loading Telegram and the handlers."""
+    from models import tallies
     from models.holidays import load_overrides
+    from models.letters import fill_closing_figures
     from models.units import build_resolver, read_units_file, sync_units, unit_profiles
 
     specs = read_units_file(services.settings.units_file)
     await services.db.migrate()
     async with services.db.transaction() as session:
         await sync_units(session, specs)
+        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
+        if await fill_closing_figures(session, services.rules):
+            await tallies.rebuild(session)
     await services.db.tune()
     async with services.db.reading() as session:
         services.resolver = await build_resolver(session)
         if routing:
             services.unit_profiles = await unit_profiles(session)
-        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,7 @@ from models.letter_input import LetterRecord
 from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, Actor, can
 from models.privacy import Privacy
-from models.tables import ExtensionRequest, ExtensionState, Letter, LetterEvent, LetterStatus, Unit
+from models.tables import Bookkeeping, ExtensionRequest, ExtensionState, Letter, LetterEvent, LetterStatus, Unit
 from models.unit_resolver import takes_letters
 from models.units import topics_of
 
@@ -167,6 +167,28 @@ def history_events(
     if record.status is LetterStatus.INVALID:
         events.append(("invalidated", now, assigned if record.assigned_at else new, LetterStatus.INVALID, {"reason": record.invalid_reason}))
     return events
+
+
+CLOSING_FIGURES_KEY = "closing_figures"  # bookkeeping: letters closed before revision 0004 were given theirs
+
+
+async def fill_closing_figures(session: AsyncSession, rules: Rules) -> int:
+    """Once per database: letters closed before the bot kept, for each, the working days it took
+    and whether it was on time (revision 0004 added the columns, empty) get them now, as closing
+    them would have given them. Returns how many; the caller rebuilds the tallies then."""
+    if await session.get(Bookkeeping, CLOSING_FIGURES_KEY) is not None:
+        return 0
+    filled = 0
+    closed = select(Letter).where(
+        Letter.status == LetterStatus.DONE, Letter.assigned_at.is_not(None), Letter.done_at.is_not(None),
+        or_(Letter.handling_workdays.is_(None), Letter.closed_on_time.is_(None)),
+    )
+    for letter in (await session.scalars(closed)).all():
+        letter.handling_workdays = rules.deadlines.workdays_to_close(letter.assigned_at, letter.done_at)
+        letter.closed_on_time = rules.deadlines.on_time(letter.done_at, letter.due_date)
+        filled += 1
+    session.add(Bookkeeping(key=CLOSING_FIGURES_KEY, value="filled"))
+    return filled
 
 
 async def assign(

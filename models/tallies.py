@@ -190,6 +190,14 @@ async def rebuild_if_zone_changed(session: AsyncSession) -> bool:
     recorded = await session.get(Bookkeeping, ZONE_BOOKKEEPING_KEY)
     if recorded is not None and recorded.value == zone.key:
         return False
+    await rebuild(session)
+    return True
+
+
+async def rebuild(session: AsyncSession) -> None:
+    """The tallies, all of them from the letters, in the session's zone."""
+    zone: ZoneInfo = session.info[ZONE_INFO_KEY]
+    recorded = await session.get(Bookkeeping, ZONE_BOOKKEEPING_KEY)
     await session.execute(delete(LetterTally))
     expected = await from_letters(session, zone)
     rows = _rows(expected.items())
@@ -199,4 +207,3 @@ async def rebuild_if_zone_changed(session: AsyncSession) -> bool:
         session.add(Bookkeeping(key=ZONE_BOOKKEEPING_KEY, value=zone.key))
     else:
         recorded.value = zone.key
-    return True

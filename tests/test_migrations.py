@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 
 from models.db import Database
+from models.stats import quarter_of
 from models.tables import Base
 
 
@@ -108,3 +110,50 @@ async def test_a_database_at_head_is_opened_without_alembic(database_url, tmp_pa
     done = subprocess.run([sys.executable, "-c", probe, fresh], cwd=root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "alembic" in json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def test_letters_closed_before_revision_0004_get_their_closing_figures(database_url):
+    """0004 added each letter's working days to close and whether it was on time, empty for the
+    letters closed before it; the first start on the new code fills them, and the rates count them."""
+    import datetime as dt
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.runtime import Services, prepare_database
+    from bot.settings import Settings
+    from models.db import alembic_config
+    from models.stats import report
+    from models.tables import Letter
+
+    db = Database(database_url)
+
+    def to_0003(sync_connection):
+        config = alembic_config()
+        config.attributes["connection"] = sync_connection
+        command.upgrade(config, "0003")
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(to_0003)
+        await connection.execute(text(
+            "INSERT INTO units (name, kind, aliases, keywords, places, position, active) VALUES ('八仙镇', 'town', '[]', '[]', '[]', 0, true)"))
+        await connection.execute(text(
+            "INSERT INTO letters (external_id, title, content, received_at, tags, status, unit_id, assigned_at, done_at,"
+            " accept_due, due_date, due_estimated, extensions, reply, created_at, updated_at) VALUES ('X1', 't', 'c',"
+            " :received, '[]', 'done', (SELECT id FROM units WHERE name = '八仙镇'), :assigned, :done, :accept, :due, false, 0, 'ok',"
+            " :received, :received)"),
+            {"received": dt.datetime(2026, 10, 9, 2), "assigned": dt.datetime(2026, 10, 9, 3), "done": dt.datetime(2026, 10, 12, 2),
+             "accept": dt.date(2026, 10, 10), "due": dt.date(2026, 10, 15)})
+    await db.dispose()
+    services = Services(settings=Settings(bot_token="123:" + "a" * 30, database_url=database_url), db=Database(database_url))
+    try:
+        await prepare_database(services)
+        async with services.db.reading() as session:
+            letter = await session.scalar(select(Letter).where(Letter.external_id == "X1"))
+            took = services.rules.deadlines.workdays_to_close(letter.assigned_at, letter.done_at)
+            assert took is not None and (letter.handling_workdays, letter.closed_on_time) == (took, True)
+            figures = (await report(session, quarter_of(dt.date(2026, 10, 1)), services.settings.tz, dt.date(2026, 11, 30))).total
+        assert (figures.done, figures.on_time, figures.average_workdays) == (1, 1, Decimal(took))
+        await prepare_database(services)  # the next start finds them filled
+    finally:
+        await services.db.dispose()
