@@ -172,6 +172,9 @@ async def get_stats(request: web.Request) -> web.Response:
     unit_id = None
     if unit_filter:
         resolution = services.resolver.resolve(unit_filter)
+        if resolution.ambiguous:
+            names = "、".join(u.name for u in resolution.matches[:5])
+            return _error(422, t("Some fields are not valid."), errors={"unit": t("fits several units ({names}); give the full name", names=names)})
         if resolution.unit is None:
             return _error(422, t("Some fields are not valid."), errors={"unit": t("is not a known unit")})
         unit_id = resolution.unit.id

@@ -99,6 +99,8 @@ async def test_rate_reproduces_the_notice(notice, http):
     one = await (await http.get("/api/stats", params={"period": "2019Q1", "unit": "八仙"}, headers=AUTH)).json()
     assert [u["unit"] for u in one["units"]] == ["八仙镇"] and one["units"][0]["rate"] == "50.0"
     assert (await http.get("/api/stats", params={"period": "someday"}, headers=AUTH)).status == 422
+    several = await http.get("/api/stats", params={"period": "2019Q1", "unit": "镇"}, headers=AUTH)
+    assert several.status == 422 and "城关镇、兴隆镇" in (await several.json())["errors"]["unit"]
     assert (await http.get("/api/stats")).status == 401
 
 
