@@ -123,6 +123,9 @@ def read_override_file(path: Path) -> dict[dt.date, tuple[bool, str]]:
             day = dt.date.fromisoformat(row[0].strip().replace("/", "-"))
         except ValueError:
             raise OverrideFileError(N_("line {line}: {value} is not a date like 2027-01-01"), line=number, value=row[0].strip()) from None
+        if official_year(day.year):  # the State Council's notice for it is in the data already
+            raise OverrideFileError(N_("line {line}: {year} is in the official calendar already, which the bot follows; load only years it lacks"),
+                                    line=number, year=day.year)
         word = (row[1].strip().lower() if len(row) > 1 else "")
         if word in WORKING_WORDS:
             working = True

@@ -69,6 +69,10 @@ def test_override_file(tmp_path):
     bad.write_text("2027-01-01,maybe\n", encoding="utf-8")
     with pytest.raises(OverrideFileError):
         read_override_file(bad)
+    bad.write_text("2027-01-01,休息\n2019-10-08,休息\n", encoding="utf-8")  # official data would overrule it: never loaded
+    with pytest.raises(OverrideFileError) as error:
+        read_override_file(bad)
+    assert error.value.values == {"line": 2, "year": 2019}
 
 
 def test_per_type_deadlines():
