@@ -85,7 +85,19 @@ def clean_text(value: str) -> str:
         # are unprintable, and NFC neither makes nor removes such characters.
         return unicodedata.normalize("NFC", value).strip()
     value = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", value)).replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", value).strip()
+    return _trimmed(_CONTROL.sub("", value))
+
+
+_MARKS = "\u200c\u200d\u200e\u200f"  # kept inside a text (see _CONTROL), meaningless at its ends
+
+
+def _trimmed(text: str) -> str:
+    """No blanks and no joiners or direction marks at either end: a title of marks alone is empty."""
+    while True:
+        shorter = text.strip().strip(_MARKS)
+        if shorter == text:
+            return text
+        text = shorter
 
 
 _DATE_FORMS = (

@@ -51,7 +51,10 @@ def resolver():
 
 def slow_clean_text(value: str) -> str:
     value = unicodedata.normalize("NFC", value).replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", value).strip()
+    value = _CONTROL.sub("", value)
+    while value != (shorter := value.strip().strip("\u200c\u200d\u200e\u200f")):
+        value = shorter
+    return value
 
 
 def test_every_character_clean_text_removes_takes_the_slow_path():

@@ -56,8 +56,9 @@ def test_control_and_bidi_characters_are_removed():
 
 def test_joiners_and_direction_marks_are_kept():
     """Emoji sequences (👨‍👩‍👧, 👩‍⚕️) and right-to-left text need them; they disguise nothing."""
-    text = "我们一家👨\u200d👩\u200d👧，医生👩\u200d⚕️ \u200fשלום\u200f نامه\u200cها \u200e"
-    assert clean_text(text) == text.strip()
+    text = "我们一家👨\u200d👩\u200d👧，医生👩\u200d⚕️ \u200fשלום\u200f نامه\u200cها \u200e。"
+    assert clean_text(text) == text
+    assert clean_text(" \u200f \u200d路灯\u200e ") == "路灯" and clean_text("\u200b\u200f\u202e") == ""  # at the ends: nothing
 
 
 def test_a_new_letter(resolver):
