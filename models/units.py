@@ -47,7 +47,7 @@ def _load_yaml(path: Path) -> object:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UnitsFileError(f"{path}: {exc}") from None
+        raise UnitsFileError(f"{path}: {' '.join(str(exc).split())}") from None  # one line, as every start error
 
 
 def read_units_file(path: Path) -> list[UnitSpec]:

@@ -9,6 +9,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.runtime import SERVICES_KEY, Services
 from models.db import until_reachable
+from models.holidays import load_overrides
 from scheduler.sweep import SweepResult, claim_scheduled_run, sweep
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,11 @@ async def scheduled_sweep(services: Services, trigger: str) -> SweepResult | Non
     """The day's one scheduled run; None on days off or when it already ran."""
     now = services.now()
     today = services.rules.deadlines.local_date(now)
-    if not services.rules.deadlines.calendar.is_workday(today)[0]:
-        return None
     async with services.db.transaction() as session:
+        # Days an admin loaded since (`python -m bot holidays`, another process) decide today too.
+        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
+        if not services.rules.deadlines.calendar.is_workday(today)[0]:
+            return None
         if not await claim_scheduled_run(session, today, now, trigger):
             return None
         result = await sweep(session, services.rules, now, escalate_after=services.settings.escalate_after)

@@ -120,3 +120,11 @@ async def test_assigning_to_a_body_past_its_days_names_its_successor(county):
     assert refused.value.values == {"unit": "县农业局", "date": "2019-02-28", "successor": "县农业农村局"}
     async with services.db.reading() as session:
         assert (await session.get(Letter, letter_id)).unit_id is None
+
+
+def test_a_units_file_that_is_not_yaml_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "units.yaml"
+    path.write_text("towns:\n  - {name: 甲镇\n  - name: 乙镇\n", encoding="utf-8")
+    with pytest.raises(UnitsFileError) as refused:
+        read_units_file(path)
+    assert "\n" not in str(refused.value) and str(path) in str(refused.value)
