@@ -87,12 +87,14 @@ async def prepare_database(services: Services, *, routing: bool = True) -> None:
     from models.units import build_resolver, read_units_file, sync_units, unit_profiles
 
     specs = read_units_file(services.settings.units_file)
-    await services.db.migrate()
-    async with services.db.transaction() as session:
+
+    async def follow_the_files(session) -> None:  # under the migration's lock: instances take turns
         await sync_units(session, specs)
         services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
         if await fill_closing_figures(session, services.rules):
             await tallies.rebuild(session)
+
+    await services.db.migrate(then=follow_the_files)
     await services.db.tune()
     async with services.db.reading() as session:
         services.resolver = await build_resolver(session)

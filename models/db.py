@@ -255,8 +255,9 @@ class Database:
             raise
         return True
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest revision, and the rate tallies to this zone. Instances
+    async def migrate(self, then: Callable[[AsyncSession], Awaitable[None]] | None = None) -> None:
+        """Bring the schema to the newest revision, and the rate tallies to this zone; then, in the
+        same turn, `then(session)` (the rest of a start's writing: the units, backfills). Instances
         starting together take turns: on PostgreSQL under an advisory lock (other processes), and
         always under a lock of this process (Alembic's context is global to the process)."""
         from models.tallies import rebuild_if_zone_changed
@@ -271,6 +272,9 @@ class Database:
                     await connection.run_sync(_upgrade)
                 async with self.transaction() as session:
                     await rebuild_if_zone_changed(session)
+                if then is not None:
+                    async with self.transaction() as session:
+                        await then(session)
             finally:
                 if postgres:
                     await guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})

@@ -240,6 +240,7 @@ class _Writer:
         self._driver: Any = None  # SQLite: the aiosqlite connection under the session
         self._next_id: int | None = None  # SQLite: the next free id (see _reserve)
         self._pending: asyncio.Future | None = None
+        self._stored_before: int | None = None  # the highest letter id before this import
         self._batch: tuple[list[int], list[dict[str, Any]], list[LetterRecord]] | None = None
 
     @property
@@ -267,14 +268,18 @@ class _Writer:
 
     async def _not_stored_without_ids(self, records: list[LetterRecord]) -> list[LetterRecord]:
         """Letters without the website's number are known by their time, title and text: a file
-        without 编号 sent twice stores its letters once. (Those with a number are skipped by the
-        unique index, see `_write`.)"""
+        without 编号 sent twice stores its letters once. Only letters stored before this import
+        count, so two such rows of one file are stored as the file has them, wherever its batches
+        end. (Those with a number are skipped by the unique index, see `_write`.)"""
+        if self._stored_before is None:  # the first batch: nothing of this import is stored yet
+            self._stored_before = await self.session.scalar(select(func.max(LETTERS.c.id))) or 0
         anonymous = {record.received_at for record in records if record.external_id is None}
         if not anonymous:
             return records
         stored = set((await self.session.execute(
-            select(LETTERS.c.received_at, LETTERS.c.title, LETTERS.c.content)
-            .where(LETTERS.c.external_id.is_(None), LETTERS.c.received_at.in_(sorted(anonymous)))
+            select(LETTERS.c.received_at, LETTERS.c.title, LETTERS.c.content).where(
+                LETTERS.c.external_id.is_(None), LETTERS.c.received_at.in_(sorted(anonymous)), LETTERS.c.id <= self._stored_before,
+            )
         )).all())
         kept = [r for r in records if r.external_id is not None or (r.received_at, r.title, r.content) not in stored]
         self.report.skipped += len(records) - len(kept)

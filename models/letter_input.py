@@ -312,9 +312,16 @@ def build_record(
         invalid_reason = None if value is None else _text_of(value, "invalid_reason", errors)
         if received_at is not None and (assigned_at or accepted_at or done_at):
             assigned_at, accepted_at, done_at = _in_day_order(received_at, assigned_at, accepted_at, done_at)
-    unit_id = _unit_id(unit_text, resolver, assigned_at or now, tz, errors) if unit_text else None
+    arrival = not history or (status is None and not (assigned_at or accepted_at or done_at or invalid_reason))
+    if unit_text:
+        # The unit as it was when it was given the letter: now for a letter assigned on arrival; for
+        # history, at its assignment, or (an invalid or unassigned row naming one) its receipt.
+        given = now if arrival else assigned_at or received_at or now
+        unit_id = _unit_id(unit_text, resolver, given, tz, errors)
+    else:
+        unit_id = None
 
-    on_arrival = unit_id is not None and (not history or (status is None and not (assigned_at or accepted_at or done_at or invalid_reason)))
+    on_arrival = unit_id is not None and arrival
     if on_arrival:
         # A unit without a history: assigned now. A received_at slightly ahead of our clock must
         # not come after the assignment.

@@ -93,6 +93,13 @@ def _check_names_and_dates(path: Path, specs: list[UnitSpec]) -> None:
             raise UnitsFileError(f"{path}: {spec.name}: a successor needs valid_to, the last day the unit takes letters")
         if spec.valid_from and spec.valid_to and spec.valid_to < spec.valid_from:
             raise UnitsFileError(f"{path}: {spec.name}: valid_to {spec.valid_to} is before valid_from {spec.valid_from}")
+    successors = {spec.name: spec.successor for spec in specs if spec.successor}
+    for name in successors:
+        chain = [name]
+        while (following := successors.get(chain[-1])) is not None:
+            chain.append(following)
+            if following in chain[:-1]:
+                raise UnitsFileError(f"{path}: successors run in a circle: {' → '.join(chain)}")
 
 
 def names_of(specs: list[UnitSpec]) -> set[str]:

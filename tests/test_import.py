@@ -106,6 +106,16 @@ async def test_a_file_without_numbers_sent_twice_stores_its_letters_once(bot):
     assert sorted(letter.content for letter in await letters(bot)) == sorted(["八仙镇村道路灯坏了", "另一条路的路灯坏了", "乱收费", "如何办理"])
 
 
+async def test_rows_without_numbers_repeated_in_one_file_are_stored_as_the_file_has_them(bot, tmp_path):
+    """Only letters stored before an import make its rows known: the same for two copies in one
+    batch and two copies 2,100 rows apart (in different batches)."""
+    repeated = "重复的信,同一封,2019-03-05 10:00"
+    rows = [repeated, *(f"第{i}封,内容,2019-03-06 10:00" for i in range(2100)), repeated, repeated]
+    bot.admin.send_document(csv_bytes(rows, "utf-8", header="标题,内容,来信时间"), "无编号.csv", "text/csv")
+    assert "新导入 2103 件，跳过 0 件" in (await expect(bot.admin, "无编号.csv", within=30)).text
+    assert sum(letter.title == "重复的信" for letter in await letters(bot)) == 3
+
+
 async def test_xlsx_from_admin_stranger_and_liaison(bot):
     workbook = openpyxl.Workbook()
     sheet = workbook.active

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -145,9 +146,9 @@ async def test_letters_closed_before_revision_0004_get_their_closing_figures(dat
             {"received": dt.datetime(2026, 10, 9, 2), "assigned": dt.datetime(2026, 10, 9, 3), "done": dt.datetime(2026, 10, 12, 2),
              "accept": dt.date(2026, 10, 10), "due": dt.date(2026, 10, 15)})
     await db.dispose()
-    services = Services(settings=Settings(bot_token="123:" + "a" * 30, database_url=database_url), db=Database(database_url))
+    services, other = (Services(settings=Settings(bot_token="123:" + "a" * 30, database_url=database_url), db=Database(database_url)) for _ in range(2))
     try:
-        await prepare_database(services)
+        await asyncio.gather(prepare_database(services), prepare_database(other))  # two instances starting together
         async with services.db.reading() as session:
             letter = await session.scalar(select(Letter).where(Letter.external_id == "X1"))
             took = services.rules.deadlines.workdays_to_close(letter.assigned_at, letter.done_at)
@@ -157,3 +158,4 @@ async def test_letters_closed_before_revision_0004_get_their_closing_figures(dat
         await prepare_database(services)  # the next start finds them filled
     finally:
         await services.db.dispose()
+        await other.db.dispose()

@@ -51,6 +51,7 @@ def test_an_old_name_leads_to_the_successor_for_new_work():
         ("{name: 甲镇, valid_to: 2020-01-01, successor: 不存在镇}", "不存在镇 is not another unit"),
         ("{name: 甲镇, successor: 乙镇}", "needs valid_to"),
         ("{name: 甲镇, valid_from: 2021-01-01, valid_to: 2020-01-01}", "is before valid_from"),
+        ("{name: 丙镇, valid_to: 2020-01-01, successor: 丁镇}\n  - {name: 丁镇, valid_to: 2021-01-01, successor: 丙镇}", "in a circle: 丙镇 → 丁镇 → 丙镇"),
     ],
 )
 def test_a_units_file_that_contradicts_itself_is_refused(tmp_path, entry, says):
@@ -128,3 +129,19 @@ def test_a_units_file_that_is_not_yaml_is_refused_in_one_line(tmp_path):
     with pytest.raises(UnitsFileError) as refused:
         read_units_file(path)
     assert "\n" not in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_a_history_row_names_the_body_of_its_own_days():
+    """An invalid 2019 letter naming a body closed in 2020 is history, not new work for today."""
+    from zoneinfo import ZoneInfo
+
+    from models.letter_input import LetterRecord, build_record
+
+    resolver = UnitResolver([OLD, NEW, GONE])
+    now = dt.datetime(2026, 11, 30, 2, tzinfo=dt.UTC)
+    row = {"title": "重复来信", "received_at": "2019-01-05 10:00", "status": "无效", "invalid_reason": "重复"}
+    for unit, expected in (("县档案馆", GONE.id), ("县农业局", OLD.id)):
+        record = build_record({**row, "unit": unit}, tz=ZoneInfo("Asia/Shanghai"), resolver=resolver, now=now)
+        assert isinstance(record, LetterRecord) and record.unit_id == expected, record
+    arriving = build_record({"title": "补贴", "received_at": "2019-01-05 10:00", "unit": "县农业局"}, tz=ZoneInfo("Asia/Shanghai"), resolver=resolver, now=now)
+    assert arriving.unit_id == NEW.id  # assigned on arrival, today: the body of today
