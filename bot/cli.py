@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.logs import configure_logging, hide_secrets, secrets_of
+from bot.logs import configure_logging, hide_secrets, redact, secrets_of
 from bot.settings import Settings, SettingsError, database_url, load_settings
 from locales import Translator
 from models.db import Database
@@ -105,11 +105,23 @@ def main(argv: list[str] | None = None) -> int:
         print(t("The units file is not usable: {error}", error=exc), file=sys.stderr)
         return 2
     except (OSError, SQLAlchemyError) as exc:
-        print(t("Cannot reach the database or Telegram: {error}", error=exc), file=sys.stderr)
+        print(t("Cannot reach the database or Telegram: {error}", error=redact(str(exc))), file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _from_telegram(exc):
+            raise  # a defect: its traceback, scrubbed of secrets (bot.logs)
+        # A token Telegram refuses, or Telegram out of reach at start: one line, never the token.
+        print(t("Telegram refused the bot or could not be reached: {error}", error=redact(str(exc))), file=sys.stderr)
+        return 3
     return 0
+
+
+def _from_telegram(exc: BaseException) -> bool:
+    """Is it python-telegram-bot's error? (Asked without loading the library for verbs that do not.)"""
+    errors = sys.modules.get("telegram.error")
+    return errors is not None and isinstance(exc, errors.TelegramError)
 
 
 async def _migrate_to(settings: Settings, t: Translator, url: str) -> int:

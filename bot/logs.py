@@ -8,6 +8,9 @@ also scrubbed of the token and the intake token, whatever logged it.
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
+from urllib.parse import quote
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET = ("httpx", "httpcore", "apscheduler", "aiosqlite", "alembic")
@@ -36,8 +39,29 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
+_SECRETS: list[str] = []  # every secret registered, and its URL-encoded form, the longest first
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret blanked out, for what is printed or sent outside the
+    log (an error's text on the terminal, in a chat)."""
+    for secret in _SECRETS:
+        text = text.replace(secret, HIDDEN)
+    return text
+
+
+def _print_redacted(kind, value, trace) -> None:
+    """sys.excepthook: a crash's traceback goes to stderr (under systemd, the journal) scrubbed."""
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, trace))))
+
+
 def hide_secrets(*secrets: str | None, logger: logging.Logger | None = None) -> None:
-    """Wraps the formatter of every handler on `logger` (the root by default)."""
+    """Wraps the formatter of every handler on `logger` (the root by default), and scrubs what
+    `redact` and an uncaught exception's traceback show. A secret is also hidden URL-encoded
+    (123:ABC as 123%3AABC, as a URL in an error's text carries it)."""
+    secrets = tuple({form for s in secrets if s and len(s) >= 8 for form in (s, quote(s, safe=""))})
+    _SECRETS[:] = sorted({*_SECRETS, *secrets}, key=len, reverse=True)
+    sys.excepthook = _print_redacted
     for handler in (logger or logging.getLogger()).handlers:
         current = handler.formatter
         if isinstance(current, RedactingFormatter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from models.importer import ImportReport, import_file, report_lines  # report_li
 from models.letters import Origin
 from models.permissions import Action, can
 
+log = logging.getLogger(__name__)
 SHOWN_PROBLEMS = 30
 SUFFIXES = (".csv", ".xlsx")
 
@@ -53,8 +55,11 @@ async def receive_file(update: Update, context: BotContext) -> None:
                 await message.reply_text(t(
                     "The file is too large for Telegram to hand to a bot (at most 20 MB). Split it, or import it on the server: python -m bot import FILE",
                 ))
-            else:
-                await message.reply_text(t("I could not download the file from Telegram: {error}", error=esc(exc)))
+            else:  # the error's text may quote the file's URL, which holds the token: for the log only
+                log.warning("downloading %s failed: %s", name, exc)
+                await message.reply_text(t(
+                    "I could not download the file from Telegram. Send it again in a while, or import it on the server: python -m bot import FILE",
+                ))
             return
         origin = Origin("import", context.actor, message.chat_id)
         async with services.db.transaction() as session:

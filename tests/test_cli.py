@@ -82,6 +82,14 @@ async def test_bad_setting_stops_with_one_line_naming_it(tmp_path, env, named):
     assert "Traceback" not in err
 
 
+async def test_a_token_telegram_refuses_stops_in_one_line_without_the_token(stand_in, tmp_path):
+    wrong = stand_in.token[:-1] + ("x" if stand_in.token[-1] != "x" else "y")  # one character off: nearly the real one
+    env = bare_environment(BOT_TOKEN=wrong, TELEGRAM_API_BASE_URL=stand_in.base_url, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/m.db")
+    code, out, err = await run_cli(cwd=tmp_path, env=env)
+    assert code == 3 and "Traceback" not in err, err
+    assert wrong not in err and wrong.split(":")[1] not in err and "Telegram" in err, err
+
+
 async def test_env_file_is_read(stand_in, tmp_path):
     (tmp_path / ".env").write_text(
         f"BOT_TOKEN={stand_in.token}\nTELEGRAM_API_BASE_URL={stand_in.base_url}\nLANGUAGE=en\n", encoding="utf-8"

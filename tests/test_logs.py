@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from bot.logs import HIDDEN, QUIET, hide_secrets
+from bot.logs import HIDDEN, QUIET, hide_secrets, redact
 from tests.conftest import greet
 
 
@@ -45,6 +45,17 @@ def test_messages_arguments_and_tracebacks_are_scrubbed(captured):
     text = stream.getvalue()
     assert token not in text and "intake-token-0123456789" not in text
     assert text.count(HIDDEN) == 3  # in the message, in the traceback's exception line, and the intake token
+
+
+def test_a_secret_in_a_url_encoded_url_is_hidden_too(captured):
+    """A URL in an error's text carries the token with its colon encoded (123%3AABC)."""
+    _, _, stream = captured
+    token = "123456789:AAF-other-secret-token-0123456789"
+    hide_secrets(token)
+    encoded = "123456789%3AAAF-other-secret-token-0123456789"
+    logging.getLogger("mailbox.test").warning("Bad Gateway for http://proxy/file/bot%s/documents/1.csv", encoded)
+    assert encoded not in stream.getvalue() and HIDDEN in stream.getvalue()
+    assert redact(f"at /bot{encoded}/ and /bot{token}/") == f"at /bot{HIDDEN}/ and /bot{HIDDEN}/"
 
 
 async def test_a_running_bot_logs_no_token(bot, captured):
