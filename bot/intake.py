@@ -61,7 +61,9 @@ async def _bearer_token(request: web.Request, handler):
         expected = services.settings.intake_token.get_secret_value().encode()
         given = request.headers.get("Authorization", "")
         scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        # surrogateescape: a header of bytes that are not UTF-8 comes decoded with them; it is no
+        # token of ours, and must not become a 500 with a traceback in the log.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode("utf-8", "surrogateescape"), expected):
             t = Translator(services.settings.language)
             return web.json_response(
                 {"error": t("A valid Authorization: Bearer token is required.")}, status=401,

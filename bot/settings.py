@@ -268,7 +268,7 @@ class SettingsError(Exception):
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -276,6 +276,19 @@ def load_settings(**overrides: object) -> Settings:
             why = "missing" if error["type"] == "missing" else _short_reason(error["msg"])
             problems.append((name, why))
         raise SettingsError(problems) from None
+    if _same_socket(settings):
+        raise SettingsError([("WEBHOOK_PORT", f"{settings.webhook_port} is INTAKE_PORT too; give the webhook and the intake API a port each")])
+    return settings
+
+
+def _same_socket(settings: Settings) -> bool:
+    """Would the webhook and the intake API listen on one address and port (the second could not
+    start)?"""
+    if not (settings.webhook_url and settings.intake_token and settings.webhook_port == settings.intake_port):
+        return False
+    anywhere = {"0.0.0.0", "::", ""}  # noqa: S104 (names of every address, compared, not bound)
+    hosts = {settings.webhook_listen, settings.intake_host}
+    return len(hosts) == 1 or bool(hosts & anywhere)
 
 
 def _short_reason(message: str) -> str:

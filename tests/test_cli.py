@@ -68,6 +68,8 @@ async def test_bot_starts_with_only_token_and_api_url(stand_in, tmp_path):
         ({"BOT_TOKEN": "123:ABCDEFGHIJKLMNOPQRSTUVWXYZ", "ADMIN_IDS": "12,abc"}, "ADMIN_IDS"),
         ({"BOT_TOKEN": "123:ABCDEFGHIJKLMNOPQRSTUVWXYZ", "TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
         ({"BOT_TOKEN": "123:ABCDEFGHIJKLMNOPQRSTUVWXYZ", "REMINDER_TIME": "25:00"}, "REMINDER_TIME"),
+        ({"BOT_TOKEN": "123:ABCDEFGHIJKLMNOPQRSTUVWXYZ", "WEBHOOK_URL": "https://bot.example.gov.cn/telegram", "WEBHOOK_PORT": "8080",
+          "INTAKE_TOKEN": "intake-secret-0123456789", "INTAKE_HOST": "0.0.0.0"}, "WEBHOOK_PORT"),
     ],
 )
 async def test_bad_setting_stops_with_one_line_naming_it(tmp_path, env, named):

@@ -33,6 +33,13 @@ async def test_healthz_is_open_and_everything_else_needs_the_token(bot, http):
             response = await http.request(method, path, headers=headers, json=LETTER)
             assert response.status == 401, (method, path, headers)
             assert response.headers["WWW-Authenticate"] == "Bearer"
+    # A header of bytes that are not UTF-8: refused as any wrong token, not a 500.
+    host, port = bot.services.intake_url.removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /api/letters/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\r\nConnection: close\r\n\r\n")
+    status_line = await reader.readline()
+    writer.close()
+    assert b" 401 " in status_line, status_line
     assert await count_letters(bot) == 0
 
 
