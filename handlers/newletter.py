@@ -8,11 +8,13 @@ from telegram import Update
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
 from handlers.context import BotContext
+from handlers.handling import reply_to_letter
 from handlers.render import esc
 from locales import N_
 from models.letter_input import LIMITS, build_record, parse_datetime
 from models.letters import LetterError, Origin, ingest
 from models.permissions import Action, can
+from models.queries import letters_of_message
 
 TITLE, CONTENT, SENDER, PHONE, RECEIVED = range(5)
 # field → (the step that asks for it, its name in a message)
@@ -184,6 +186,36 @@ async def timed_out(update: Update, context: BotContext) -> None:
     context.user_data.pop(DRAFT, None)
 
 
+def _answer(step):
+    """A step's answer. A reply to a letter's message is not one: it is that letter's business (it
+    closes it, /new or not), and /new stays at its step."""
+    async def handle(update: Update, context: BotContext) -> int | None:
+        message = update.effective_message
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
+            async with context.services.db.reading() as session:
+                about_letters = await letters_of_message(session, message.chat_id, replied.message_id)
+            if about_letters:
+                await reply_to_letter(update, context)
+                return None  # the same step
+        return await step(update, context)
+
+    return handle
+
+
+async def skip_content(update: Update, context: BotContext) -> int:
+    _draft(context)["content"] = ""  # a letter may have no content (a title says it all)
+    return await _onward(update, context, _ask_sender)
+
+
+async def nothing_to_cancel(update: Update, context: BotContext) -> None:
+    await update.effective_message.reply_text(context.t("There is nothing to cancel."))
+
+
+async def new_in_a_group(update: Update, context: BotContext) -> None:
+    await update.effective_message.reply_text(context.t("Type a letter in with /new in a private chat with me."))
+
+
 def handlers() -> list:
     private = filters.ChatType.PRIVATE
     return [
@@ -193,15 +225,20 @@ def handlers() -> list:
                 MessageHandler(private & filters.FORWARDED & filters.TEXT, start_from_forward),
             ],
             states={
-                TITLE: [MessageHandler(TEXT, got_title), CommandHandler("skip", skip_title)],
-                CONTENT: [MessageHandler(TEXT, got_content)],
-                SENDER: [MessageHandler(TEXT, got_sender), CommandHandler("skip", skip_sender)],
-                PHONE: [MessageHandler(TEXT, got_phone), CommandHandler("skip", skip_phone)],
-                RECEIVED: [MessageHandler(TEXT, got_received), CommandHandler("skip", skip_received)],
+                TITLE: [MessageHandler(TEXT, _answer(got_title)), CommandHandler("skip", skip_title)],
+                CONTENT: [MessageHandler(TEXT, _answer(got_content)), CommandHandler("skip", skip_content)],
+                SENDER: [MessageHandler(TEXT, _answer(got_sender)), CommandHandler("skip", skip_sender)],
+                PHONE: [MessageHandler(TEXT, _answer(got_phone)), CommandHandler("skip", skip_phone)],
+                RECEIVED: [MessageHandler(TEXT, _answer(got_received)), CommandHandler("skip", skip_received)],
                 ConversationHandler.TIMEOUT: [MessageHandler(filters.ALL, timed_out)],
             },
             fallbacks=[CommandHandler("cancel", cancel)],
             conversation_timeout=TIMEOUT_SECONDS,
+            # /new, or a forwarded message, while a letter is being typed in starts the new one:
+            # never the old draft's next answer.
+            allow_reentry=True,
             name="new_letter",
-        )
+        ),
+        CommandHandler("cancel", nothing_to_cancel, filters=private),
+        CommandHandler("new", new_in_a_group, filters=~private),
     ]

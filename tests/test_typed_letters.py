@@ -87,6 +87,52 @@ async def test_forwarded_message_starts_a_letter(bot):
     assert letter.title == "县城管局执法人员态度恶劣" and "摆摊" in letter.content and letter.sender_name == "李某"
 
 
+async def test_a_new_start_mid_letter_starts_over_and_a_reply_to_a_card_is_the_cards(bot, http):
+    """/new or a forward while a letter is being typed in starts the new one; a reply to a letter's
+    message meanwhile closes that letter, and the typing goes on where it was."""
+    admin = bot.admin
+    await greet(admin)
+    admin.send("/new")
+    await admin.receive()
+    admin.send("第一封的标题")
+    assert "内容" in (await admin.receive()).text
+    admin.send("/new")
+    assert "标题" in (await admin.receive()).text  # asked again: a new letter
+    admin.forward("老街停水三天了\n无人管")
+    assert "转发" in (await admin.receive()).text
+    letter = await post_letter(http, unit="八仙镇")
+    await expect(admin, f"#{letter['id']}")  # the admins' card
+    admin.send(f"/letter {letter['id']}")  # a command meanwhile is answered as ever
+    card = await admin.receive()
+    await expect(admin, "办理记录")
+    admin.send("已电话答复来信人", reply_to=card)
+    assert "已办结" in (await expect(admin, f"#{letter['id']}", kind="message")).text
+    admin.send("/skip")  # the title step of the forwarded letter, still where it was
+    assert "姓名" in (await admin.receive()).text
+    for answer in ("/skip", "/skip", "/skip"):
+        admin.send(answer)
+    saved = await expect(admin, "已保存为")
+    [typed] = [row for row in await stored(bot) if row.external_id is None]
+    assert (typed.title, typed.content) == ("老街停水三天了", "老街停水三天了\n无人管"), saved.text
+    async with bot.services.db.reading() as session:
+        assert (await session.get(Letter, letter["id"])).reply == "已电话答复来信人"
+
+
+async def test_small_words_where_there_was_silence(bot):
+    admin = bot.admin
+    admin.send("/cancel")
+    assert "没有可以取消" in (await admin.receive()).text
+    group = bot.api.group("信息中心群")
+    admin.send("/new", chat=group)
+    assert "私聊" in (await admin.receive(chat=group)).text
+    admin.send("/new")
+    await admin.receive()
+    admin.send("路灯不亮")
+    await admin.receive()
+    admin.send("/skip")  # no content: a title may say it all
+    assert "姓名" in (await admin.receive()).text
+
+
 async def test_strangers_and_liaisons_cannot_type_letters(bot):
     liaison = bot.person(1401, "赵联络")
     await join(bot, liaison, "城关镇")
