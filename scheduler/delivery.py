@@ -47,6 +47,9 @@ RETRY_PAUSE_MAX = dt.timedelta(minutes=10)
 # How long a claimed row is another instance's: far longer than a send, even one held by the rate
 # limiter in a busy group (20 a minute), so a live instance never loses a row it is sending.
 LEASE = dt.timedelta(minutes=10)
+# A stop (SIGTERM, an upgrade) lets the message being sent finish and be recorded for this long,
+# then gives the rest of the batch back: none is sent twice, none waits out a lease.
+STOP_GRACE_SECONDS = 10.0
 
 
 QUIET_BEFORE, QUIET_FROM = SPEAKING_FROM, SPEAKING_UNTIL
@@ -68,6 +71,7 @@ class Delivery:
         self.services = services
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.unreachable: set[int] = set()
 
     def wake(self) -> None:
@@ -75,15 +79,22 @@ class Delivery:
 
     async def start(self) -> None:
         await self._recover()
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name="outbox-delivery")
 
     async def stop(self) -> None:
+        """Between two messages, not in the middle of one (see STOP_GRACE_SECONDS)."""
         if self._task:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+            except TimeoutError:  # a send that hangs: its row is recovered at the next start
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    pass
             self._task = None
 
     async def _recover(self) -> None:
@@ -119,7 +130,7 @@ class Delivery:
         return not working or not QUIET_BEFORE <= local.time() < QUIET_FROM
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 delivered = await self.deliver_pending()
             except Exception as exc:  # the loop must outlive a bad row or a database hiccup
@@ -160,9 +171,22 @@ class Delivery:
                 row.not_before = now + LEASE
             if rows:  # another instance may have marked a chat, or seen it come back
                 self.unreachable = set((await session.scalars(select(UnreachableChat.chat_id))).all())
-        for row in rows:
-            await self._deliver(row)
+        for index, row in enumerate(rows):
+            if self._stopping:
+                await self._give_back(rows[index:])
+                break
+            try:
+                await self._deliver(row)
+            except Exception:  # one row's trouble must not leave the rest of the batch claimed
+                log.exception("outbox %s (%s to %s): delivery failed; trying again in a minute", row.id, row.kind, row.chat_id)
+                await self._finish(row, OutboxState.PENDING, [], error="delivery failed", retry_in=dt.timedelta(minutes=1))
         return len(rows)
+
+    async def _give_back(self, rows: list[Outbox]) -> None:
+        """Claimed and not sent: pending again at once, for the next start or another instance."""
+        async with self.services.db.transaction() as session:
+            await session.execute(update(Outbox).where(Outbox.id.in_([row.id for row in rows]), Outbox.state == OutboxState.SENDING)
+                                  .values(state=OutboxState.PENDING, not_before=None))
 
     async def _deliver(self, row: Outbox) -> None:
         bot = self.application.bot
@@ -211,9 +235,15 @@ class Delivery:
     async def _follow_migration(self, row: Outbox, new_chat_id: int) -> None:
         async with self.services.db.transaction() as session:
             old = row.chat_id
-            await session.execute(update(UnitChat).where(UnitChat.chat_id == old).values(chat_id=new_chat_id))
-            await session.execute(update(Outbox).where(Outbox.chat_id == old, Outbox.state.in_(("pending", "sending")))
-                                  .values(chat_id=new_chat_id, state=OutboxState.PENDING, not_before=None))
+            waiting = and_(Outbox.chat_id == old, Outbox.state.in_((OutboxState.PENDING, OutboxState.SENDING)))
+            if await session.get(UnitChat, new_chat_id) is not None:
+                # Bound again already (/bind in the supergroup): it gets its own copies; the old
+                # group's binding and messages have nowhere to go.
+                await session.execute(delete(UnitChat).where(UnitChat.chat_id == old))
+                await session.execute(update(Outbox).where(waiting).values(state=OutboxState.FAILED, error=f"chat migrated to {new_chat_id}"))
+            else:
+                await session.execute(update(UnitChat).where(UnitChat.chat_id == old).values(chat_id=new_chat_id))
+                await session.execute(update(Outbox).where(waiting).values(chat_id=new_chat_id, state=OutboxState.PENDING, not_before=None))
         log.info("chat %s migrated to %s", row.chat_id, new_chat_id)
         self.wake()
 
@@ -223,7 +253,7 @@ class Delivery:
             await self.application.bot.edit_message_text(
                 action.text, chat_id=action.chat_id, message_id=action.message_id, reply_markup=action.keyboard
             )
-        except (BadRequest, Forbidden) as exc:
+        except (BadRequest, Forbidden, ChatMigrated) as exc:  # ChatMigrated: the old group's card stays as it was
             if "not modified" not in str(exc).lower():
                 log.info("card %s/%s not edited: %s", action.chat_id, action.message_id, exc)
 
@@ -283,8 +313,12 @@ class Delivery:
                 for card in cards:
                     t = await self._translator(session, card.chat_id)
                     if card.purpose == "card" and card.chat_id not in current:
-                        # A unit it was taken from sees no more of its handling.
-                        edits.append(Edit(card.chat_id, card.message_id, t("Letter #{id} is no longer with your unit.", id=letter.id)))
+                        if card.chat_id < 0 and await session.get(UnitChat, card.chat_id) is None:
+                            # An unbound group: the letter may well be with the unit still.
+                            text = t("This group is no longer bound to a unit: the card of letter #{id} is no longer kept up to date.", id=letter.id)
+                        else:  # a unit it was taken from sees no more of its handling
+                            text = t("Letter #{id} is no longer with your unit.", id=letter.id)
+                        edits.append(Edit(card.chat_id, card.message_id, text))
                         continue
                     text, keyboard = await card_for(session, services, letter, card.purpose, t)
                     edits.append(Edit(card.chat_id, card.message_id, text, keyboard))

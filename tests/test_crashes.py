@@ -188,3 +188,44 @@ async def test_killed_in_the_middle_of_an_import_nothing_is_stored_and_a_rerun_s
     assert await asyncio.wait_for(rerun.wait(), 300) == 0, (await rerun.stderr.read()).decode()[-2000:]
     assert await stored() == rows
     await db.dispose()
+
+
+async def test_a_stop_while_messages_go_out_sends_none_twice_and_holds_none_back(stand_in, database_url):
+    """A stop (SIGTERM: serve leaves `running`) while Telegram takes a message: that one is
+    recorded as sent, the rest of the batch is pending again at once; the next start sends each
+    of the rest once and the first never again."""
+    from bot.app import services_of
+    from tests.conftest import greet
+
+    received: list[str] = []
+    stand_in.observers.append(lambda m: received.append(m.text) if m.kind == "message" and "停机测试" in (m.text or "") else None)
+    sending = stand_in._m_sendmessage
+    taken = asyncio.Event()
+
+    async def slow(params):
+        result = await sending(params)  # Telegram has it…
+        if "停机测试 1" in params.get("text", ""):
+            taken.set()
+            await asyncio.sleep(1.0)  # …and its answer is slow to come back
+        return result
+
+    stand_in._m_sendmessage = slow
+    person = stand_in.person(7001, "张三")
+    settings = make_settings(stand_in, database_url)
+    first = build_application(settings, clock=Clock())
+    async with running(first):
+        await greet(person)
+        services = services_of(first)
+        async with services.db.transaction() as session:
+            for number in (1, 2, 3):
+                enqueue_notice(session, [7001], "停机测试 {n}", n=number)
+        services.notify()
+        await asyncio.wait_for(taken.wait(), 10)
+    second = build_application(settings, clock=Clock())
+    async with running(second):
+        for _ in range(100):
+            if len(received) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    assert sorted(received) == ["停机测试 1", "停机测试 2", "停机测试 3"], received

@@ -109,6 +109,36 @@ async def test_a_group_upgraded_to_a_supergroup_is_followed(bot, http):
         assert (await session.scalars(select(UnitChat.chat_id))).all() == [new_group["id"]]
 
 
+async def test_an_upgraded_group_bound_again_gets_its_cards_once(bot, http):
+    """/bind in the supergroup before Telegram told us of the upgrade: both ids are bound, and the
+    send to the old one is refused. The old binding goes; the new group gets each card once, and
+    no message is left claimed."""
+    from sqlalchemy import select
+
+    from models.tables import Outbox, OutboxState, UnitChat
+
+    liaison = bot.person(5602, "八仙壬")
+    await join(bot, liaison, "八仙镇")
+    group = bot.api.group("八仙镇群")
+    liaison.send("/bind", chat=group)
+    await liaison.receive(chat=group)
+    new_group = {"id": -1009998, "type": "supergroup", "title": "八仙镇群"}
+    liaison.send("/bind", chat=new_group)
+    await liaison.receive(chat=new_group)
+    bot.api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
+                      migrate_to=new_group["id"], chat_id=group["id"])
+    letter = await post_letter(http, unit="八仙镇")
+    await expect(liaison, f"#{letter['id']}")
+    card = await expect(liaison, f"#{letter['id']}", chat=new_group)
+    liaison.press(card, card.button("签收"))  # the card edits reach every other chat
+    await expect(liaison, "签收人", kind="edit")
+    await settle(bot)
+    assert [m for m in bot.api.pending(new_group["id"]) if m.kind == "message"] == []  # not a second copy
+    async with bot.services.db.reading() as session:
+        assert (await session.scalars(select(UnitChat.chat_id))).all() == [new_group["id"]]
+        assert (await session.scalars(select(Outbox.id).where(Outbox.state == OutboxState.SENDING))).all() == []
+
+
 async def test_joining_works_when_the_inviter_blocked_the_bot(bot):
     bot.admin.send("/invite 八仙镇")
     code = (await bot.admin.receive()).text.split("?start=")[1].split()[0]
