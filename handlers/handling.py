@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Chat, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from handlers.cards import REASON_LIMIT, shortened
@@ -118,7 +118,13 @@ async def prompt_button(update: Update, context: BotContext) -> None:
         await answer(update, context.explain(exc), alert=True)
         return
     await update.callback_query.answer()
-    prompt = await update.effective_chat.send_message(context.t(question, id=letter_id), reply_markup=ForceReply(selective=True))
+    text = context.t(question, id=letter_id)
+    person = update.effective_user
+    if update.effective_chat.type != Chat.PRIVATE and person is not None:
+        # In a group the reply box opens only for those the message mentions (selective): the
+        # one who pressed, not everyone in the group.
+        text = f'<a href="tg://user?id={person.id}">{esc(person.full_name)}</a> {text}'
+    prompt = await update.effective_chat.send_message(text, reply_markup=ForceReply(selective=True))
     async with context.services.db.transaction() as session:
         remember(session, [letter_id], prompt.chat_id, prompt.message_id, purpose, context.services.now())
 

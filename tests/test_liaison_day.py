@@ -105,6 +105,13 @@ async def test_the_close_button_asks_for_the_reply(bot, http, county):
     prompt = await expect(a1, "答复内容")
     a1.send("已安排维修。", reply_to=prompt)
     assert "已办结" in (await a1.receive()).text
+    # In the group the question names who pressed: the reply box opens for them (selective).
+    other_id, other_cards = await assigned_letter(bot, http, county)
+    a1.press(other_cards["group"], other_cards["group"].button("办结"))
+    prompt = await expect(a1, "答复内容", chat=county["group"])
+    assert prompt.text.startswith("八仙甲 "), prompt.text
+    a1.send("已安排维修。", reply_to=prompt, chat=county["group"])
+    assert "已办结" in (await expect(a1, f"#{other_id}", chat=county["group"], kind="message")).text
 
 
 async def test_return_and_reassign(bot, http, county):
