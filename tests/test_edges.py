@@ -86,17 +86,22 @@ async def test_documents_in_groups_are_not_imports(bot):
     assert "/mine" in (await liaison.receive(chat=group)).text  # nothing answered the documents
 
 
+async def a_bound_group_and_its_supergroup(bot, user_id: int, name: str, new_id: int) -> tuple:
+    """A liaison of 八仙镇 and the group they bound; the supergroup it is about to become."""
+    liaison = bot.person(user_id, name)
+    await join(bot, liaison, "八仙镇")
+    group = bot.api.group("八仙镇群")
+    liaison.send("/bind", chat=group)
+    await liaison.receive(chat=group)
+    return liaison, group, {"id": new_id, "type": "supergroup", "title": "八仙镇群"}
+
+
 async def test_a_group_upgraded_to_a_supergroup_is_followed(bot, http):
     from sqlalchemy import select
 
     from models.tables import UnitChat
 
-    liaison = bot.person(5601, "八仙己")
-    await join(bot, liaison, "八仙镇")
-    group = bot.api.group("八仙镇群")
-    liaison.send("/bind", chat=group)
-    await liaison.receive(chat=group)
-    new_group = {"id": -1009999, "type": "supergroup", "title": "八仙镇群"}
+    liaison, group, new_group = await a_bound_group_and_its_supergroup(bot, 5601, "八仙己", -1009999)
     liaison.send("hi", chat=new_group)  # the supergroup exists on Telegram's side
     bot.api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
                       migrate_to=new_group["id"], chat_id=group["id"])
@@ -117,12 +122,7 @@ async def test_an_upgraded_group_bound_again_gets_its_cards_once(bot, http):
 
     from models.tables import Outbox, OutboxState, UnitChat
 
-    liaison = bot.person(5602, "八仙壬")
-    await join(bot, liaison, "八仙镇")
-    group = bot.api.group("八仙镇群")
-    liaison.send("/bind", chat=group)
-    await liaison.receive(chat=group)
-    new_group = {"id": -1009998, "type": "supergroup", "title": "八仙镇群"}
+    liaison, group, new_group = await a_bound_group_and_its_supergroup(bot, 5602, "八仙壬", -1009998)
     liaison.send("/bind", chat=new_group)
     await liaison.receive(chat=new_group)
     bot.api.fail_next("sendMessage", 400, "Bad Request: group chat was upgraded to a supergroup chat",
