@@ -20,16 +20,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from locales import N_
+from locales import N_, Refusal
 
 
-class BackupError(Exception):
-    """Why no backup was written, for the operator's terminal: a msgid and its values (a tool's own
-    words among them, as `detail`)."""
-
-    def __init__(self, message: str, **values: object):
-        super().__init__(message.format(**values) if values else message)
-        self.message, self.values = message, values
+class BackupError(Refusal):
+    """Why no backup was written, for the operator's terminal (a tool's own words as `detail`)."""
 
 
 @dataclass(frozen=True)

@@ -178,25 +178,16 @@ def _today(settings: Settings):
     return dt.datetime.now(settings.tz).date()
 
 
-def _period(t: Translator, text: str, today):
-    """The period typed, checked before the database is opened (and migrated) for nothing."""
-    from models.periods import EXAMPLES, PeriodError, parse_period
+def _period(t: Translator, text: str, today, *, among_words: bool = False):
+    """The period typed (`among_words`: the unit's words and the period, as
+    `models.periods.split_period` takes them), checked before the database is opened (and
+    migrated) for nothing; None after saying what is not a period."""
+    from models.periods import EXAMPLES, PeriodError, parse_period, split_period
 
     try:
-        return parse_period(text, today)
-    except PeriodError:
-        print(t(PeriodError.message, text=text, examples=EXAMPLES), file=sys.stderr)
-        return None
-
-
-def _split_period(t: Translator, text: str, today):
-    """`models.periods.split_period`, or None after saying what is not a period."""
-    from models.periods import EXAMPLES, PeriodError, split_period
-
-    try:
-        return split_period(text, today)
+        return split_period(text, today) if among_words else parse_period(text, today)
     except PeriodError as exc:
-        print(t(PeriodError.message, text=str(exc), examples=EXAMPLES), file=sys.stderr)
+        print(t(PeriodError.message, text=str(exc) if among_words else text, examples=EXAMPLES), file=sys.stderr)
         return None
 
 
@@ -286,7 +277,7 @@ async def _rate(settings: Settings, t: Translator, target: str, period_text: str
     if period_text:
         period = _period(t, period_text, today)
     else:  # `rate 八仙镇 2019Q1`: the period among the words, as /rate takes it
-        split = _split_period(t, target, today)
+        split = _period(t, target, today, among_words=True)
         if split is None:
             return 2
         target, period = split

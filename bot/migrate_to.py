@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from sqlalchemy import Integer, func, insert, select, text
 
-from locales import N_
+from locales import N_, Refusal
 from models.db import Database
 from models.tables import Base, Letter
 
 CHUNK = 5_000
 
 
-class MigrateError(Exception):
-    """Why nothing was copied, for the operator's terminal: a msgid and its values."""
-
-    def __init__(self, message: str, **values: object):
-        super().__init__(message.format(**values) if values else message)
-        self.message, self.values = message, values
+class MigrateError(Refusal):
+    """Why nothing was copied, for the operator's terminal."""
 
 
 async def migrate_to(source: Database, target_url: str) -> dict[str, int]:

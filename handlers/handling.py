@@ -149,25 +149,27 @@ async def choose_letter_button(update: Update, context: BotContext) -> None:
 
 # ---- replies ------------------------------------------------------------------------------
 
-async def reply_to_letter(update: Update, context: BotContext) -> None:
+async def reply_to_letter(update: Update, context: BotContext) -> bool:
+    """A reply to one of our messages about letters acts on its letter. False when the message
+    replied to is about none (the reply is someone else's business: /new's answers, chatter)."""
     message = update.effective_message
     replied = message.reply_to_message
-    if replied.from_user is None or replied.from_user.id != context.bot.id:
-        return
+    if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
+        return False
     async with context.services.db.reading() as session:
         mapped = await letters_of_message(session, message.chat_id, replied.message_id)
     actions = [(letter_id, REPLY_ACTIONS[purpose]) for letter_id, purpose in mapped if purpose in REPLY_ACTIONS]
     if not actions:
-        return
+        return False
     if len(actions) == 1:
         letter_id, action = actions[0]
         await act(update, context, action, letter_id, message.text)
-        return
+        return True
     # "12 已修复" in reply to a digest: the number says which letter.
     named = re.match(r"^\s*#?(\d{1,9})[\s:：,，、.]+(.+)$", message.text, re.S)
     if named and int(named.group(1)) in {letter_id for letter_id, _ in actions}:
         await act(update, context, "done", int(named.group(1)), named.group(2))
-        return
+        return True
     buttons = [InlineKeyboardButton(f"#{letter_id}", callback_data=f"reply:letter:{letter_id}") for letter_id, _ in actions[:CHOICES_SHOWN]]
     question = await message.reply_text(
         context.t("That message is about several letters. Which one does your reply close? You may also reply to it again with the letter's number first, e.g. “{id} …”.", id=actions[0][0]),
@@ -177,6 +179,7 @@ async def reply_to_letter(update: Update, context: BotContext) -> None:
     pending[(question.chat_id, question.message_id)] = message.text
     while len(pending) > KEPT_PENDING:
         del pending[next(iter(pending))]  # the oldest question
+    return True
 
 
 # ---- commands -----------------------------------------------------------------------------

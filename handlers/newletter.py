@@ -14,7 +14,6 @@ from locales import N_
 from models.letter_input import LIMITS, build_record, parse_datetime
 from models.letters import LetterError, Origin, ingest
 from models.permissions import Action, can
-from models.queries import letters_of_message
 
 TITLE, CONTENT, SENDER, PHONE, RECEIVED = range(5)
 # field → (the step that asks for it, its name in a message)
@@ -190,14 +189,8 @@ def _answer(step):
     """A step's answer. A reply to a letter's message is not one: it is that letter's business (it
     closes it, /new or not), and /new stays at its step."""
     async def handle(update: Update, context: BotContext) -> int | None:
-        message = update.effective_message
-        replied = message.reply_to_message
-        if replied is not None and replied.from_user is not None and replied.from_user.id == context.bot.id:
-            async with context.services.db.reading() as session:
-                about_letters = await letters_of_message(session, message.chat_id, replied.message_id)
-            if about_letters:
-                await reply_to_letter(update, context)
-                return None  # the same step
+        if update.effective_message.reply_to_message is not None and await reply_to_letter(update, context):
+            return None  # the same step
         return await step(update, context)
 
     return handle

@@ -68,6 +68,15 @@ class Translator:
         return text.format(n=n, **values)
 
 
+class Refusal(Exception):
+    """Why something was not done, for its reader to read in their language: a msgid (marked with
+    N_) and the values of its placeholders; `str()` gives the English, for logs."""
+
+    def __init__(self, message: str, **values: object):
+        super().__init__(message.format(**values) if values else message)
+        self.message, self.values = message, values
+
+
 def N_(message: str) -> str:
     """Marks a string for extraction where it is translated later (menus, tables)."""
     return message

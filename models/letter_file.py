@@ -13,6 +13,7 @@ import codecs
 import csv
 import datetime as dt
 import itertools
+import math
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -293,7 +294,7 @@ def _workbook_numbers(raw: dict[str, object], epoch: dt.datetime) -> None:
                 raw[name] = epoch + dt.timedelta(seconds=round(value * 86400))  # type: ignore[operator]
         elif value.__class__ is int or value.is_integer():  # type: ignore[union-attr]
             raw[name] = str(int(value))  # type: ignore[arg-type]
-        elif value == value and value not in (float("inf"), float("-inf")):
+        elif math.isfinite(value):  # type: ignore[arg-type]
             raw[name] = str(value)
 
 

@@ -53,7 +53,7 @@ def mask_numbers(text: str) -> str:
     if not any(c.isdigit() for c in probe):
         return text
     hidden: list[int] = []
-    for pattern, digits in ((_ID_NUMBER, lambda m: _id_digits(m)), (_MOBILE, lambda m: _mobile_digits(m, probe)), (_LANDLINE, _landline_digits)):
+    for pattern, digits in ((_ID_NUMBER, _id_digits), (_MOBILE, lambda m: _mobile_digits(m, probe)), (_LANDLINE, _landline_digits)):
         found = {i for match in pattern.finditer(probe) for i in digits(match)}
         if found:  # hidden digits are no longer digits for the next kind of number
             hidden += found

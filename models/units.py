@@ -86,8 +86,9 @@ def _check_names_and_dates(path: Path, specs: list[UnitSpec]) -> None:
             other = owner.setdefault(alias, spec.name)
             if other != spec.name:
                 raise UnitsFileError(f"{path}: {spec.name}: the alias {alias} also names {other}")
+    names = {spec.name for spec in specs}
     for spec in specs:
-        if spec.successor is not None and (spec.successor not in names_of(specs) or spec.successor == spec.name):
+        if spec.successor is not None and (spec.successor not in names or spec.successor == spec.name):
             raise UnitsFileError(f"{path}: {spec.name}: its successor {spec.successor} is not another unit of the file")
         if spec.successor is not None and spec.valid_to is None:
             raise UnitsFileError(f"{path}: {spec.name}: a successor needs valid_to, the last day the unit takes letters")
@@ -100,10 +101,6 @@ def _check_names_and_dates(path: Path, specs: list[UnitSpec]) -> None:
             chain.append(following)
             if following in chain[:-1]:
                 raise UnitsFileError(f"{path}: successors run in a circle: {' → '.join(chain)}")
-
-
-def names_of(specs: list[UnitSpec]) -> set[str]:
-    return {spec.name for spec in specs}
 
 
 def read_topics(path: Path) -> dict[str, tuple[str, ...]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import chinese_calendar
 import holidays as statutory
 
-from locales import N_
+from locales import N_, Refusal
 
 
 @lru_cache(maxsize=8192)
@@ -95,10 +95,8 @@ class WorkdayCalendar:
         return count
 
 
-class OverrideFileError(Exception):
-    def __init__(self, message: str, **values: object):
-        super().__init__(message)
-        self.message, self.values = message, values
+class OverrideFileError(Refusal):
+    """Why a holidays file was not loaded."""
 
 
 WORKING_WORDS = {"working", "work", "上班", "工作日", "班", "1", "true", "yes"}
