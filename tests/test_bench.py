@@ -4,6 +4,8 @@ it never asserts a time."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from contextlib import closing
 
 from sqlalchemy import func, select
 
@@ -53,13 +55,24 @@ async def test_the_whole_benchmark_runs_small(tmp_path):
     assert all(f.ours > 0 for f in figures)
     # The import beside the same baseline as its floor (the database writing what it stored) and
     # its ceiling (the command's start, then that writing).
-    imported, floor, ceiling = (next(f for f in figures if f.name.startswith(prefix)) for prefix in (
-        "import through", "… the database alone writing what the import stored", "… the command's start, then"))
-    assert imported.baseline == floor.baseline == ceiling.baseline and floor.ours > ceiling.ours
+    imported, floor, ceiling, driver, driver_ceiling = (next(f for f in figures if f.name.startswith(prefix)) for prefix in (
+        "import through", "… the database alone writing what the import stored", "… the command's start, then that writing,",
+        "… the same rows stored through the driver", "… the command's start, then that writing through the driver"))
+    assert imported.baseline == floor.baseline == ceiling.baseline == driver.baseline == driver_ceiling.baseline
+    assert floor.ours > ceiling.ours and driver.ours > driver_ceiling.ours
+    # Both floors stored exactly what the command did.
+    for copy in ("stored.db", "driver.db"):
+        for table in ("letters", "letter_events", "letter_tallies"):
+            assert _rows(tmp_path / copy, table) == _rows(tmp_path / "import.db", table) != []
     assert any("SEARCH letters" in note or "Scan" in note for note in notes)
     if postgres:  # settled after the load, measured, and its database dropped at the end
         assert any(n == "/rate 八仙镇 round trip (PostgreSQL)" for n in names)
         assert set(await _bench_databases()) <= before
+
+
+def _rows(database, table: str) -> list[tuple]:
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3").fetchall()  # noqa: S608
 
 
 async def _bench_databases() -> list[str]:
