@@ -104,3 +104,34 @@ async def unit_chat_ids(session: AsyncSession, unit_id: int) -> list[int]:
     ).all()
     groups = (await session.scalars(select(UnitChat.chat_id).where(UnitChat.unit_id == unit_id))).all()
     return [*liaisons, *groups]
+
+
+# Who each kind of message is for. Checked again when it is sent: a card held for working hours,
+# or behind a backlog, must not reach someone removed, moved to another unit or unbound meanwhile.
+_UNIT, _ADMINS, _BOSSES, _LEADERS, _SERVED = "unit", "admins", "bosses", "leaders", "served"
+AUDIENCES = {
+    Kind.LETTER_CARD: _UNIT, Kind.DIGEST: _UNIT,
+    Kind.ADMIN_CARD: _ADMINS, Kind.EXTENSION_REQUEST: _ADMINS, Kind.IMPORT_SUMMARY: _ADMINS,
+    Kind.UNREACHABLE: _ADMINS, Kind.CALENDAR_REMINDER: _ADMINS,
+    Kind.ESCALATION: _BOSSES, Kind.RANKING: _LEADERS,
+    Kind.NOTICE: _SERVED,  # the unit's or the admins' news: for anyone still in a role, or a bound group
+}
+
+
+async def still_addressed(session: AsyncSession, kind: str, chat_id: int, unit_id: int | None, bootstrap_ids: frozenset[int]) -> bool:
+    """Whether `chat_id` is still among those a message of `kind` is for. `unit_id`: the unit a
+    unit's message is about (a card's letter's unit now, a digest's unit)."""
+    audience = AUDIENCES.get(kind)
+    if audience is None:
+        return True  # a kind with no reader of its own (the cards' refresh checks each card itself)
+    if audience == _UNIT:
+        return unit_id is not None and chat_id in await unit_chat_ids(session, unit_id)
+    if chat_id < 0:  # a group hears only its unit's news
+        return audience == _SERVED and await session.get(UnitChat, chat_id) is not None
+    role = await session.scalar(select(Member.role).where(Member.telegram_id == chat_id))
+    roles = {Role(role)} if role else set()
+    if chat_id in bootstrap_ids:
+        roles.add(Role.ADMIN)
+    allowed = {_ADMINS: {Role.ADMIN}, _BOSSES: {Role.ADMIN, Role.LEADER}, _LEADERS: {Role.LEADER}}.get(audience, set(Role))
+    return bool(roles & allowed)
+

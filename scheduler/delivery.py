@@ -33,7 +33,7 @@ from models.db import database_unreachable, until_reachable
 from models.faults import crash_point
 from models.handling import person_name
 from models.letters import unit_name
-from models.outbox import Kind, admin_chat_ids, enqueue, from_json, unit_chat_ids
+from models.outbox import Kind, admin_chat_ids, enqueue, from_json, still_addressed, unit_chat_ids
 from models.people import member_by_telegram_id
 from models.queries import group_title, remember
 from models.tables import ExtensionRequest, Letter, LetterMessage, Outbox, OutboxState, UnitChat, UnreachableChat
@@ -41,6 +41,11 @@ from scheduler.digests import SWEEP_RENDERERS
 from scheduler.messages import Edit, Send
 
 log = logging.getLogger(__name__)
+
+
+class NoLongerAddressed(Exception):
+    """The chat left the message's readers after it was queued (removed, moved, unbound)."""
+
 BATCH = 20
 POLL_SECONDS = 2.0
 RETRY_PAUSE_MAX = dt.timedelta(minutes=10)
@@ -202,6 +207,10 @@ class Delivery:
                     sent.append((message.chat_id, message.message_id, action.purpose, letters))
                 else:
                     await self._edit(action)
+        except NoLongerAddressed:
+            log.info("outbox %s (%s to %s) dropped: the chat is no longer among its readers", row.id, row.kind, row.chat_id)
+            await self._finish(row, OutboxState.FAILED, sent, error="no longer addressed")
+            return
         except Forbidden as exc:
             log.warning("outbox %s: chat %s refuses us: %s", row.id, row.chat_id, exc)
             await self._finish(row, OutboxState.FAILED, sent, error=str(exc), unreachable=True)
@@ -309,9 +318,13 @@ class Delivery:
                     )
                 ).all()
                 current = set(await unit_chat_ids(session, letter.unit_id)) if letter.unit_id else set()
+                admins = set(await admin_chat_ids(session, services.rules.admin_ids))
                 edits: list[Send | Edit] = []
                 for card in cards:
                     t = await self._translator(session, card.chat_id)
+                    if card.purpose == "admin" and card.chat_id not in admins:  # removed: sees no more of it
+                        edits.append(Edit(card.chat_id, card.message_id, t("This card of letter #{id} is no longer kept up to date.", id=letter.id)))
+                        continue
                     if card.purpose == "card" and card.chat_id not in current:
                         if card.chat_id < 0 and await session.get(UnitChat, card.chat_id) is None:
                             # An unbound group: the letter may well be with the unit still.
@@ -323,6 +336,9 @@ class Delivery:
                     text, keyboard = await card_for(session, services, letter, card.purpose, t)
                     edits.append(Edit(card.chat_id, card.message_id, text, keyboard))
                 return edits
+            unit_id = row.payload.get("unit") if row.kind == Kind.DIGEST else letter.unit_id if letter else None
+            if not await still_addressed(session, row.kind, row.chat_id, unit_id, services.rules.admin_ids):
+                raise NoLongerAddressed
             t = await self._translator(session, row.chat_id)
             if row.kind in (Kind.ADMIN_CARD, Kind.LETTER_CARD):
                 purpose = "admin" if row.kind == Kind.ADMIN_CARD else "card"

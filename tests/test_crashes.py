@@ -210,7 +210,7 @@ async def test_a_stop_while_messages_go_out_sends_none_twice_and_holds_none_back
         return result
 
     stand_in._m_sendmessage = slow
-    person = stand_in.person(7001, "张三")
+    person = stand_in.person(ADMIN_ID, "王主任")  # a notice is for someone in a role
     settings = make_settings(stand_in, database_url)
     first = build_application(settings, clock=Clock())
     async with running(first):
@@ -218,7 +218,7 @@ async def test_a_stop_while_messages_go_out_sends_none_twice_and_holds_none_back
         services = services_of(first)
         async with services.db.transaction() as session:
             for number in (1, 2, 3):
-                enqueue_notice(session, [7001], "停机测试 {n}", n=number)
+                enqueue_notice(session, [ADMIN_ID], "停机测试 {n}", n=number)
         services.notify()
         await asyncio.wait_for(taken.wait(), 10)
     second = build_application(settings, clock=Clock())

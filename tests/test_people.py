@@ -3,9 +3,13 @@ ADMIN_IDS admins and the admin themselves cannot be removed; a new invitation br
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 from sqlalchemy import select
 
-from models.tables import Member
+from models.outbox import Kind
+from models.tables import Member, Outbox
 from tests.conftest import ADMIN_ID, expect, greet, join, post_letter
 
 STRANGER = "请向县信息中心管理员索取邀请链接"
@@ -100,3 +104,55 @@ async def test_nobody_removes_themselves_or_an_admin_ids_admin(bot):
     assert "没有找到与“没有这个人”相符的人员" in (await expect(admin, "没有找到")).text
     admin.send("/remove")
     assert "用法：/remove" in (await expect(admin, "用法")).text
+
+
+async def _outbox_settled(bot, chat_id: int, kind: str) -> list[tuple[str, str | None]]:
+    """The states of the queued messages of `kind` to `chat_id`, once none waits any more."""
+    for _ in range(100):
+        async with bot.services.db.reading() as session:
+            rows = (await session.execute(select(Outbox.state, Outbox.error).where(Outbox.chat_id == chat_id, Outbox.kind == kind))).all()
+        if rows and all(state in ("sent", "failed") for state, _ in rows):
+            return [tuple(row) for row in rows]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{kind} to {chat_id} still waiting: {rows!r}")
+
+
+async def test_a_card_held_overnight_never_reaches_a_liaison_removed_meanwhile(bot, http):
+    admin, leaving, staying = bot.admin, bot.person(8101, "李梅"), bot.person(8102, "赵强")
+    await greet(admin)
+    await join(bot, leaving, "八仙镇")
+    await join(bot, staying, "八仙镇")
+    # 22:00 on a working day: a letter from the website waits for working hours.
+    bot.clock.now = dt.datetime(2026, 11, 30, 14, 0, tzinfo=dt.UTC)
+    letter = await post_letter(http, unit="八仙镇", content="我叫张三丰，电话13812345678", received_at="2026-11-30T21:50:00+08:00")
+    admin.send("/remove 李梅")  # that evening the liaison leaves the job
+    confirm = await expect(admin, "确认移除李梅")
+    admin.press(confirm, confirm.button("确认移除"))
+    await expect(leaving, "撤销")
+
+    bot.clock.now = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 the next morning
+    bot.services.notify()
+    await expect(staying, f"#{letter['id']}", kind="message")  # the unit hears of it
+    assert await _outbox_settled(bot, leaving.id, Kind.LETTER_CARD) == [("failed", "no longer addressed")]
+    assert not [m.text for m in bot.api.pending(leaving.id) if f"#{letter['id']}" in m.text]
+
+
+async def test_a_removed_admins_cards_stop_following_the_letter(bot, http):
+    boss, deputy, liaison = bot.admin, bot.person(8301, "赵副主任"), bot.person(8101, "李梅")
+    await greet(boss)
+    await join(bot, deputy, "admin")
+    await join(bot, liaison, "八仙镇")
+    letter = await post_letter(http, unit="八仙镇")
+    await expect(deputy, f"#{letter['id']}", kind="message")  # the deputy's admin card
+    card = await expect(liaison, f"#{letter['id']}", kind="message")
+    boss.send("/remove 赵副主任")
+    confirm = await expect(boss, "确认移除赵副主任")
+    boss.press(confirm, confirm.button("确认移除"))
+    await expect(deputy, "撤销")
+
+    liaison.send("已联系供电所，路灯于12月1日修复", reply_to=card)
+    await expect(liaison, "已办结")
+    edit = await expect(deputy, f"#{letter['id']} 号信件的这张卡片已不再更新", kind="edit")
+    assert "路灯于12月1日修复" not in edit.text and not edit.buttons
+    # The admin who stayed sees the reply on theirs.
+    assert "路灯于12月1日修复" in (await expect(boss, "路灯于12月1日修复", kind="edit")).text

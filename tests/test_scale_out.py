@@ -17,7 +17,7 @@ from telegram.ext import TypeHandler
 
 from bot.app import build_application, running, services_of
 from models.outbox import Kind, enqueue_notice
-from models.tables import Outbox, SweepRun
+from models.tables import Member, Outbox, SweepRun
 from scheduler.delivery import LEASE
 from scheduler.jobs import scheduled_sweep
 from tests.conftest import Clock, greet, make_settings
@@ -93,7 +93,8 @@ async def test_two_instances_share_one_database(stand_in, database_url):
         assert not stand_in.pending(people[1].id)
 
         # The outbox, drained by both delivery loops at once: each message sent exactly once.
-        async with services[0].db.transaction() as session:
+        async with services[0].db.transaction() as session:  # notices are for people in a role
+            session.add_all(Member(telegram_id=person.id, full_name=f"领导{n}", role="leader") for n, person in enumerate(people))
             for person in people:
                 for n in range(3):
                     enqueue_notice(session, [person.id], "Letter #{id} is closed. Thank you.", id=n + 1)
