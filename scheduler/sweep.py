@@ -1,8 +1,8 @@
 """The reminder sweep: on working days at REMINDER_TIME, one digest per unit with something to say
-(not signed for past the 签收 limit; 黄牌: due today or the next working day; 红牌: overdue, with
-working days overdue), one 督办 digest to leaders and admins for letters overdue by ESCALATE_AFTER
-working days or more, the quarter's ranking for leaders on the first working day of the week, and
-in December a reminder to the admins to load next year's holiday notice.
+(not yet signed for, from the day of the 签收 limit on; 黄牌: due today or the next working day;
+红牌: overdue, with working days overdue), one 督办 digest to leaders and admins for letters overdue
+by ESCALATE_AFTER working days or more, the quarter's ranking for leaders on the first working day
+of the week, and in December a reminder to the admins to load next year's holiday notice.
 
 Deciding is one transaction: the ledger rows (`nudges`) and the queued digests commit together, so
 a second run on the same day finds every letter already nudged and sends nothing new, and a crash
@@ -46,12 +46,14 @@ def classify(
     status: str, accept_due: dt.date | None, due_date: dt.date | None, today: dt.date, next_workday: dt.date, calendar
 ) -> tuple[str, int] | None:
     """Why a letter is brought up today, and how many working days overdue (0 if not). It takes the
-    letter's columns rather than its row: attribute access on 100,000 rows was most of the loop."""
+    letter's columns rather than its row: attribute access on 100,000 rows was most of the loop.
+    A letter not yet signed for is brought up on the day it must be signed for, not only once that
+    day has passed: the reminder comes while there is still time to keep the limit."""
     if due_date is not None and due_date < today:
         return RED, calendar.workdays_between(due_date, today)
     if due_date is not None and due_date <= next_workday:
         return YELLOW, 0
-    if status == LetterStatus.ASSIGNED and accept_due is not None and accept_due < today:
+    if status == LetterStatus.ASSIGNED and accept_due is not None and accept_due <= today:
         return UNSIGNED, 0
     return None
 
