@@ -193,6 +193,31 @@ async def test_crash_while_deciding_leaves_nothing_and_the_rerun_sends_once(bot,
     assert [m for m in bot.api.pending(county["a1"].id) if "办理提醒" in m.text] == []
 
 
+async def test_remind_at_the_moment_of_the_scheduled_sweep_nudges_once(bot, http, county):
+    """The nine o'clock sweep and two admins' /remind decide at the same moment: none fails, and
+    each letter is nudged, and each unit's digest sent, once."""
+    a1, b, admin = county["a1"], county["b"], county["admin"]
+    ids = await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    for chat in (a1.id, b.id, county["group"]["id"]):
+        bot.api.pending(chat)
+    at(bot, "2026-12-10")
+    results = await asyncio.gather(
+        scheduled_sweep(bot.services, "schedule"), run_sweep(bot.services, automatic=False), run_sweep(bot.services, automatic=False),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sum(r.letters for r in results) == 3 and sum(r.escalated for r in results) == 3 and sum(r.digests for r in results) == 2
+    assert await count(bot, Nudge) == 3 + 3
+    await settle(bot)
+    digest = await expect(a1, "办理提醒")
+    assert f"#{ids[0]}" in digest.text and f"#{ids[1]}" in digest.text
+    assert f"#{ids[2]}" in (await expect(b, "办理提醒")).text
+    assert not [m for chat in (a1.id, b.id) for m in bot.api.pending(chat) if "办理提醒" in m.text]
+    admin.send("/remind")
+    assert "没有新的提醒" in (await expect(admin, "提醒")).text
+
+
 async def test_delivery_survives_429_500_and_403(bot, http, county):
     a1, b, admin = county["a1"], county["b"], county["admin"]
     await two_overdue_letters(bot, http, county)
