@@ -187,10 +187,15 @@ class Settings(BaseSettings):
 
     @field_validator("reminder_time")
     @classmethod
-    def _while_the_bot_speaks(cls, value: dt.time) -> dt.time:
-        """Reminders wait for the hours the bot speaks on its own; one queued after them would
-        wait for the next day and be dropped then as out of date."""
-        if not SPEAKING_FROM <= value.replace(tzinfo=None) < SPEAKING_UNTIL:
+    def _while_the_bot_speaks(cls, value: dt.time, info) -> dt.time:
+        """A time of day in TIMEZONE, the one source of the zone: a time with an offset or zone of
+        its own (09:00+08:00, 01:00Z) is refused rather than read one way here and another there.
+        Reminders wait for the hours the bot speaks on its own; one queued after them would wait
+        for the next day and be dropped then as out of date."""
+        if value.tzinfo is not None:
+            zone = f" ({info.data['timezone']})" if "timezone" in info.data else ""
+            raise ValueError(f"give the time without an offset or zone, e.g. 09:00: it is read in TIMEZONE{zone}")
+        if not SPEAKING_FROM <= value < SPEAKING_UNTIL:
             raise ValueError(f"must be from {SPEAKING_FROM:%H:%M} to before {SPEAKING_UNTIL:%H:%M}, when the bot speaks on its own")
         return value
 

@@ -1,12 +1,17 @@
 """The reminder sweep: on working days at REMINDER_TIME, one digest per unit with something to say
-(not signed for past the 签收 limit; 黄牌: due today or the next working day; 红牌: overdue, with
-working days overdue), one 督办 digest to leaders and admins for letters overdue by ESCALATE_AFTER
-working days or more, the quarter's ranking for leaders on the first working day of the week, and
-in December a reminder to the admins to load next year's holiday notice.
+(not yet signed for, from the day of the 签收 limit on; 黄牌: due today or the next working day;
+红牌: overdue, with working days overdue), one 督办 digest to leaders and admins for letters overdue
+by ESCALATE_AFTER working days or more, the quarter's ranking for leaders on the first working day
+of the week, and in December a reminder to the admins to load next year's holiday notice.
 
 Deciding is one transaction: the ledger rows (`nudges`) and the queued digests commit together, so
 a second run on the same day finds every letter already nudged and sends nothing new, and a crash
 before the commit leaves nothing behind to double. Delivery is the outbox's.
+
+Sweeps take turns: two at once (an admin's /remind at nine, `python -m bot remind`, a second
+instance) would each read an empty ledger and write the same rows. On SQLite the transaction's
+BEGIN IMMEDIATE already makes the second wait for the first to commit; on PostgreSQL (READ
+COMMITTED) a transaction-level advisory lock does, and the second then reads what the first wrote.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, String, bindparam, func, insert, literal, select
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +34,7 @@ from models.tables import Letter, LetterStatus, Nudge, Outbox, SweepRun
 from scheduler.workdays import official_year
 
 UNSIGNED, YELLOW, RED, ESCALATED = "unsigned", "yellow", "red", "escalated"
+SWEEP_LOCK_KEY = 0x6E756467  # "nudg": the advisory lock sweeps take turns under on PostgreSQL
 
 
 @dataclass
@@ -46,12 +52,14 @@ def classify(
     status: str, accept_due: dt.date | None, due_date: dt.date | None, today: dt.date, next_workday: dt.date, calendar
 ) -> tuple[str, int] | None:
     """Why a letter is brought up today, and how many working days overdue (0 if not). It takes the
-    letter's columns rather than its row: attribute access on 100,000 rows was most of the loop."""
+    letter's columns rather than its row: attribute access on 100,000 rows was most of the loop.
+    A letter not yet signed for is brought up on the day it must be signed for, not only once that
+    day has passed: the reminder comes while there is still time to keep the limit."""
     if due_date is not None and due_date < today:
         return RED, calendar.workdays_between(due_date, today)
     if due_date is not None and due_date <= next_workday:
         return YELLOW, 0
-    if status == LetterStatus.ASSIGNED and accept_due is not None and accept_due < today:
+    if status == LetterStatus.ASSIGNED and accept_due is not None and accept_due <= today:
         return UNSIGNED, 0
     return None
 
@@ -59,6 +67,7 @@ def classify(
 async def sweep(
     session: AsyncSession, rules: Rules, now: dt.datetime, *, escalate_after: int, automatic: bool = True
 ) -> SweepResult:
+    await _take_turns(session)
     deadlines = rules.deadlines
     calendar = deadlines.calendar
     calendar.set_overrides(await load_overrides(session))  # the CLI may have loaded new ones
@@ -118,6 +127,13 @@ async def sweep(
     await session.flush()
     crash_point("sweep:decided")  # ledger and digests written, not yet committed
     return result
+
+
+async def _take_turns(session: AsyncSession) -> None:
+    """Waits for any other sweep's transaction to end; held until this one ends. Every statement
+    after it reads what the other committed (READ COMMITTED takes a snapshot per statement)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SWEEP_LOCK_KEY})
 
 
 async def _record(session: AsyncSession, ledger: list[tuple[int, str]], day: dt.date, now: dt.datetime) -> None:

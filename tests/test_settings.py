@@ -248,6 +248,17 @@ def test_bad_reminder_time(env, raw):
     assert list(problems_of(excinfo)) == ["REMINDER_TIME"]
 
 
+@pytest.mark.parametrize("raw", ["09:00+08:00", "01:00Z", "09:00-05:00"])
+def test_reminder_time_with_a_zone_of_its_own_is_refused(env, raw):
+    """TIMEZONE is the one source of the zone: a time carrying an offset would be compared with
+    the local time of day at start and break it, so it is refused, naming TIMEZONE."""
+    with pytest.raises(SettingsError) as excinfo:
+        env(REMINDER_TIME=raw, TIMEZONE="Asia/Shanghai")
+    problems = problems_of(excinfo)
+    assert list(problems) == ["REMINDER_TIME"]
+    assert "without an offset" in problems["REMINDER_TIME"] and "TIMEZONE (Asia/Shanghai)" in problems["REMINDER_TIME"]
+
+
 def test_days_per_letter_type_name_real_types(env):
     settings = env(HANDLING_DAYS="5;complaint=10;举报=7")  # English words for the types too
     assert (settings.handling_days.for_type("投诉"), settings.handling_days.for_type("举报"), settings.handling_days.for_type("咨询")) == (10, 7, 5)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from models.tables import Nudge, Outbox, SweepRun, UnreachableChat
 from scheduler.jobs import JOB_NAME, run_sweep, scheduled_sweep
+from scheduler.sweep import UNSIGNED, classify
 from tests.conftest import expect, greet, join, post_letter
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -118,6 +119,36 @@ async def test_yellow_and_unsigned(bot, http, county):
     assert "黄牌" in (await expect(a1, "办理提醒")).text
 
 
+def test_not_signed_for_is_brought_up_from_the_limits_own_day():
+    monday, tuesday, wednesday, due = (dt.date(2026, 11, 30), dt.date(2026, 12, 1), dt.date(2026, 12, 2), dt.date(2026, 12, 7))
+    assert classify("assigned", tuesday, due, monday, tuesday, None) is None
+    assert classify("assigned", tuesday, due, tuesday, wednesday, None) == (UNSIGNED, 0)
+    assert classify("assigned", tuesday, due, wednesday, dt.date(2026, 12, 3), None) == (UNSIGNED, 0)
+    assert classify("accepted", tuesday, due, tuesday, wednesday, None) is None
+
+
+async def test_a_letter_is_reminded_on_the_day_it_must_be_signed_for(bot, http, county):
+    """Assigned Monday afternoon, to be signed for by Tuesday: Tuesday's digest asks for it, once;
+    signed for from that digest, it is not brought up again."""
+    a1, admin = county["a1"], county["admin"]
+    at(bot, "2026-11-30", "16:00")
+    letter = await post_letter(http, external_id="D1", unit="八仙镇", received_at="2026-11-30T15:00:00+08:00")
+    await settle(bot)
+    bot.api.pending(a1.id)
+    at(bot, "2026-12-01")  # Tuesday: the 签收 limit's own day
+    result = await scheduled_sweep(bot.services, "schedule")
+    assert list(result.by_unit.values()) == [[(letter["id"], UNSIGNED, 0)]]
+    await settle(bot)
+    digest = await expect(a1, "未签收")
+    assert f"#{letter['id']}" in digest.text and "黄牌" not in digest.text and "红牌" not in digest.text
+    admin.send("/remind")  # the same day by hand: already said
+    assert "没有新的提醒" in (await expect(admin, "提醒")).text
+    callback = a1.press(digest, digest.button(f"letter:accept:{letter['id']}"))
+    assert "已签收" in (await a1.answer_to(callback))["text"]
+    at(bot, "2026-12-02")
+    assert (await scheduled_sweep(bot.services, "schedule")).letters == 0
+
+
 async def test_quiet_hours_hold_automatic_messages(bot, http, county):
     admin = county["admin"]
     at(bot, "2026-12-10", "21:30")
@@ -160,6 +191,31 @@ async def test_crash_while_deciding_leaves_nothing_and_the_rerun_sends_once(bot,
     await settle(bot)
     await expect(county["a1"], "办理提醒")
     assert [m for m in bot.api.pending(county["a1"].id) if "办理提醒" in m.text] == []
+
+
+async def test_remind_at_the_moment_of_the_scheduled_sweep_nudges_once(bot, http, county):
+    """The nine o'clock sweep and two admins' /remind decide at the same moment: none fails, and
+    each letter is nudged, and each unit's digest sent, once."""
+    a1, b, admin = county["a1"], county["b"], county["admin"]
+    ids = await two_overdue_letters(bot, http, county)
+    await settle(bot)
+    for chat in (a1.id, b.id, county["group"]["id"]):
+        bot.api.pending(chat)
+    at(bot, "2026-12-10")
+    results = await asyncio.gather(
+        scheduled_sweep(bot.services, "schedule"), run_sweep(bot.services, automatic=False), run_sweep(bot.services, automatic=False),
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sum(r.letters for r in results) == 3 and sum(r.escalated for r in results) == 3 and sum(r.digests for r in results) == 2
+    assert await count(bot, Nudge) == 3 + 3
+    await settle(bot)
+    digest = await expect(a1, "办理提醒")
+    assert f"#{ids[0]}" in digest.text and f"#{ids[1]}" in digest.text
+    assert f"#{ids[2]}" in (await expect(b, "办理提醒")).text
+    assert not [m for chat in (a1.id, b.id) for m in bot.api.pending(chat) if "办理提醒" in m.text]
+    admin.send("/remind")
+    assert "没有新的提醒" in (await expect(admin, "提醒")).text
 
 
 async def test_delivery_survives_429_500_and_403(bot, http, county):
