@@ -69,6 +69,9 @@ async def _join(update: Update, context: BotContext, code: str) -> None:
     if outcome.outcome is Redeemed.EXPIRED:
         await message.reply_text(t("This invitation link has expired. Ask an administrator for a new one."))
         return
+    if outcome.outcome is Redeemed.REVOKED:
+        await message.reply_text(t("This invitation link is no longer valid: whoever made it no longer administers the bot. Ask an administrator for a new one."))
+        return
     if outcome.outcome is Redeemed.ALREADY:
         await message.reply_text(t("You are already {role}.", role=role_label(actor.role, actor.unit_name, t)))
         return

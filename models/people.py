@@ -196,6 +196,7 @@ class Redeemed(enum.StrEnum):
     USED = "used"
     EXPIRED = "expired"
     ALREADY = "already"  # the person already holds exactly this role
+    REVOKED = "revoked"  # its maker no longer administers the bot
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,9 @@ async def redeem_invitation(
         return Redemption(Redeemed.USED)
     if invitation.expires_at <= now:
         return Redemption(Redeemed.EXPIRED)
+    if invitation.created_by is not None and not await _administers(session, invitation.created_by, admin_ids):
+        # A removed admin must not come back, nor let others in, through links made before.
+        return Redemption(Redeemed.REVOKED)
     role = Role(invitation.role)
     unit_name = None
     if invitation.unit_id is not None:
@@ -243,6 +247,12 @@ async def redeem_invitation(
     invitation.used_at = now
     await session.flush()
     return Redemption(Redeemed.JOINED, role, unit_name, invitation.created_by)
+
+
+async def _administers(session: AsyncSession, telegram_id: int, admin_ids: frozenset[int]) -> bool:
+    if telegram_id in admin_ids:
+        return True
+    return await session.scalar(select(Member.role).where(Member.telegram_id == telegram_id)) == Role.ADMIN
 
 
 async def bind_chat(session: AsyncSession, chat_id: int, title: str, unit_id: int, bound_by: int, now: dt.datetime) -> None:
@@ -289,8 +299,11 @@ async def find_members(session: AsyncSession, text: str, admin_ids: frozenset[in
     id, an @username, or the name /units shows (whole, or else every name containing it)."""
     text = text.strip()
     query = select(Member).where(Member.role.is_not(None) | Member.telegram_id.in_(admin_ids)).order_by(Member.id)
-    if text.lstrip("-").isdigit():
-        return list((await session.scalars(query.where(Member.telegram_id == int(text)))).all())
+    if text.lstrip("-").isdecimal():
+        number = int(text)
+        if not -2**63 <= number < 2**63:  # no Telegram id, and no database stores it
+            return []
+        return list((await session.scalars(query.where(Member.telegram_id == number))).all())
     if text.startswith("@"):
         return list((await session.scalars(query.where(Member.username == text[1:]))).all())
     members = list((await session.scalars(query)).all())

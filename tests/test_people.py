@@ -17,8 +17,8 @@ STRANGER = "请向县信息中心管理员索取邀请链接"
 
 async def role_of(bot, telegram_id: int) -> tuple[str | None, int | None]:
     async with bot.services.db.reading() as session:
-        row = (await session.execute(select(Member.role, Member.unit_id).where(Member.telegram_id == telegram_id))).one()
-    return row.role, row.unit_id
+        row = (await session.execute(select(Member.role, Member.unit_id).where(Member.telegram_id == telegram_id))).one_or_none()
+    return (row.role, row.unit_id) if row else (None, None)
 
 
 async def test_a_removed_liaison_sees_nothing_and_can_be_invited_again(bot, http):
@@ -156,3 +156,36 @@ async def test_a_removed_admins_cards_stop_following_the_letter(bot, http):
     assert "路灯于12月1日修复" not in edit.text and not edit.buttons
     # The admin who stayed sees the reply on theirs.
     assert "路灯于12月1日修复" in (await expect(boss, "路灯于12月1日修复", kind="edit")).text
+
+
+async def test_a_removed_admins_links_let_nobody_in(bot):
+    boss, deputy, friend = bot.admin, bot.person(8301, "赵副主任"), bot.person(8302, "钱某")
+    await greet(boss)
+    await join(bot, deputy, "admin")
+    links = []
+    for what in ("admin", "八仙镇"):  # made while still an admin, kept aside
+        deputy.send(f"/invite {what}")
+        links.append((await deputy.receive()).text.split("?start=")[1].split()[0])
+    boss.send("/remove 赵副主任")
+    confirm = await expect(boss, "确认移除赵副主任")
+    boss.press(confirm, confirm.button("确认移除"))
+    await expect(boss, "已移除赵副主任", kind="message")
+    await expect(deputy, "撤销")
+
+    deputy.send(f"/start {links[0]}")  # their own way back
+    friend.send(f"/start {links[1]}")  # or a way in for someone else
+    for person in (deputy, friend):
+        assert "此邀请链接已失效：创建它的人已不再是管理员" in (await person.receive()).text
+        assert await role_of(bot, person.id) == (None, None)
+    assert not bot.api.pending(deputy.id)  # and nobody tells them who tried
+    # A link the bootstrap admin made still works.
+    await join(bot, friend, "八仙镇")
+    assert (await role_of(bot, friend.id))[0] == "liaison"
+
+
+async def test_remove_by_a_number_no_telegram_id_can_be(bot):
+    admin = bot.admin
+    await greet(admin)
+    for text in ("99999999999999999999999", "-99999999999999999999999", "²"):
+        admin.send(f"/remove {text}")
+        assert "没有找到" in (await expect(admin, "没有找到")).text
