@@ -214,7 +214,7 @@ async def overdue_command(update: Update, context: BotContext) -> None:
             return
         unit_id = unit.id
     if not can(actor, Action.VIEW_ALL_LETTERS):
-        if actor.role is Role.LIAISON and unit_id in (None, actor.unit_id):
+        if can(actor, Action.HANDLE_UNIT_LETTERS, unit_id):  # a liaison, of a unit that still exists
             unit_id = actor.unit_id
         else:
             await update.effective_message.reply_text(t("You may see only your own unit's letters."))

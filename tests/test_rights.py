@@ -680,3 +680,25 @@ def test_every_command_and_button_is_in_the_matrix():
     samples = [data.format(a=1, b=2, unit_a=3, unit_b=4, req=5) for data, _ in FORGED]
     for pattern in patterns:
         assert any(pattern.match(sample) for sample in samples), f"no forged press for {pattern.pattern}"
+
+
+async def test_a_liaison_whose_unit_left_the_units_file_sees_no_letters(bot, http):
+    """The units file drops 长安镇 (merged away): its liaison keeps no unit rights, and /overdue
+    without a unit must not fall back to every unit's letters."""
+    from models.units import read_units_file, sync_units
+
+    admin, chen = bot.admin, bot.person(1003, "陈刚")
+    await greet(admin)
+    await join(bot, chen, "长安镇")
+    letter = await post_letter(http, unit="八仙镇")
+    specs = [spec for spec in read_units_file(bot.services.settings.units_file) if spec.name != "长安镇"]
+    async with bot.services.db.transaction() as session:
+        await sync_units(session, specs)
+    bot.clock.now += dt.timedelta(days=30)  # the letter is long overdue
+    bot.api.pending(chen.id)
+    for command in ("/overdue", "/overdue 八仙镇", f"/letter {letter['id']}", "/mine"):
+        chen.send(command)
+        answer = (await chen.receive()).text
+        assert "八仙镇" not in answer and "超期信件（" not in answer and "路灯" not in answer, (command, answer)
+    admin.send("/overdue")  # the admin still sees it
+    assert f"#{letter['id']}" in (await expect(admin, "超期信件")).text
