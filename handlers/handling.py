@@ -113,7 +113,7 @@ async def prompt_button(update: Update, context: BotContext) -> None:
     purpose, question = PROMPTS[action]
     try:
         async with context.services.db.reading() as session:
-            await check_worded_action(session, letter_id, action, context.actor)
+            await check_worded_action(session, context.services.rules, letter_id, action, context.actor, context.services.now())
     except LetterError as exc:  # a stale or forged button: say so now, not after the reply
         await answer(update, context.explain(exc), alert=True)
         return

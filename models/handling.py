@@ -58,7 +58,7 @@ _NOT_NOW = {
 }
 
 
-async def check_worded_action(session: AsyncSession, letter_id: int, action: str, actor: Actor | None) -> None:
+async def check_worded_action(session: AsyncSession, rules: Rules, letter_id: int, action: str, actor: Actor | None, now: dt.datetime) -> None:
     """Before asking for the words of 办结, 退回, 延期 or 重办 (a button's prompt): the checks the action
     makes that need no words, so a stale or forged button is refused at once, not after the person
     typed a reply. Raises LetterError."""
@@ -74,6 +74,8 @@ async def check_worded_action(session: AsyncSession, letter_id: int, action: str
     _check_unit(letter, actor)
     if letter.status not in OPEN_STATUSES:
         await _refuse_state(session, letter, _NOT_NOW[action])
+    if action == "extend":
+        await _check_extendable(session, rules, letter, now)
 
 
 async def _refuse_state(session: AsyncSession, letter: Letter, message: str) -> None:
@@ -155,6 +157,17 @@ async def request_extension(
     letter = await _unit_letter(session, letter_id, origin)
     if letter.status not in OPEN_STATUSES:
         await _refuse_state(session, letter, N_("Letter #{id} cannot be extended: it is {status}."))
+    await _check_extendable(session, rules, letter, now)
+    request = ExtensionRequest(letter_id=letter.id, days=days, reason=reason[:2000], requested_by=origin.actor_id or 0, requested_at=now)
+    session.add(request)
+    await session.flush()
+    record_event(session, letter, origin, "extension_asked", now, letter.status, days=days, reason=request.reason)
+    enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.EXTENSION_REQUEST, letter_id=letter.id, payload={"request": request.id})
+    return request
+
+
+async def _check_extendable(session: AsyncSession, rules: Rules, letter: Letter, now: dt.datetime) -> None:
+    """At most twice, before the deadline, one request at a time. Raises LetterError."""
     if letter.extensions >= MAX_EXTENSIONS:
         raise LetterError(N_("Letter #{id} has already been extended {max} times, the most allowed."), id=letter.id, max=MAX_EXTENSIONS)
     if letter.due_date is not None and rules.deadlines.local_date(now) > letter.due_date:
@@ -166,12 +179,6 @@ async def request_extension(
     )
     if pending is not None:
         raise LetterError(N_("An extension of letter #{id} is already waiting for a decision."), id=letter.id)
-    request = ExtensionRequest(letter_id=letter.id, days=days, reason=reason[:2000], requested_by=origin.actor_id or 0, requested_at=now)
-    session.add(request)
-    await session.flush()
-    record_event(session, letter, origin, "extension_asked", now, letter.status, days=days, reason=request.reason)
-    enqueue(session, await admin_chat_ids(session, rules.admin_ids), Kind.EXTENSION_REQUEST, letter_id=letter.id, payload={"request": request.id})
-    return request
 
 
 async def decide_extension(

@@ -197,7 +197,7 @@ async def test_a_reopen_notice_and_an_invalid_confirmation_are_masked(bot, http,
 
 async def test_extensions_twice_then_refused(bot, http, county):
     a1, admin = county["a1"], county["admin"]
-    letter_id, _ = await assigned_letter(bot, http, county)
+    letter_id, cards = await assigned_letter(bot, http, county)
     due = dt.date(2026, 12, 7)  # assigned Monday 2026-11-30: five working days later
     for new_due in (dt.date(2026, 12, 10), dt.date(2026, 12, 15)):
         a1.send(f"/extend {letter_id} 3 需要现场核实")
@@ -209,6 +209,9 @@ async def test_extensions_twice_then_refused(bot, http, county):
         due = new_due
     a1.send(f"/extend {letter_id} 2 还需要时间")
     await expect(a1, "已延期 2 次，不能")
+    # The card's button says so at once, before any words are typed.
+    assert "已延期 2 次，不能" in (await a1.answer_to(a1.press(cards["a1"], cards["a1"].button("申请延期"))))["text"]
+    assert not [m.text for m in bot.api.pending(a1.id) if m.kind == "message"]
     async with bot.services.db.reading() as session:
         letter = await session.get(Letter, letter_id)
     assert letter.extensions == 2 and letter.due_date == due
@@ -216,7 +219,7 @@ async def test_extensions_twice_then_refused(bot, http, county):
 
 async def test_extension_refused_and_none_after_the_deadline(bot, http, county):
     a1, admin = county["a1"], county["admin"]
-    letter_id, _ = await assigned_letter(bot, http, county)
+    letter_id, cards = await assigned_letter(bot, http, county)
     a1.send(f"/extend {letter_id} 2 需要协调")
     await expect(a1, "已提交")
     a1.send(f"/extend {letter_id} 2 再来一次")
@@ -231,6 +234,7 @@ async def test_extension_refused_and_none_after_the_deadline(bot, http, county):
     bot.clock.now += dt.timedelta(days=9)  # past the deadline
     a1.send(f"/extend {letter_id} 2 来不及了")
     await expect(a1, "已过")
+    assert "已过" in (await a1.answer_to(a1.press(cards["a1"], cards["a1"].button("申请延期"))))["text"]
 
 
 async def test_approving_an_extension_while_the_letter_closes_does_not_deadlock(bot, http, county, database_url):
@@ -243,7 +247,7 @@ async def test_approving_an_extension_while_the_letter_closes_does_not_deadlock(
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite lets one writer in at a time: nothing to interleave")
     a1 = county["a1"]
-    letter_id, _ = await assigned_letter(bot, http, county)
+    letter_id, cards = await assigned_letter(bot, http, county)
     a1.send(f"/extend {letter_id} 2 需要协调")
     await expect(a1, "已提交")
     services = bot.services
