@@ -111,8 +111,15 @@ async def close(session: AsyncSession, rules: Rules, letter_id: int, reply: str,
     previous = letter.status
     letter.status = LetterStatus.DONE
     letter.reply, letter.done_at, letter.closed_by, letter.updated_at = reply[:50_000], now, origin.actor_id, now
-    letter.handling_workdays = rules.deadlines.workdays_to_close(letter.assigned_at, now)
-    letter.closed_on_time = rules.deadlines.on_time(now, letter.due_date)
+    # A reopened letter (重办) carries its earlier rounds' figures: its working days add up, and it
+    # was closed on time only if every round was.
+    workdays = rules.deadlines.workdays_to_close(letter.assigned_at, now)
+    on_time = rules.deadlines.on_time(now, letter.due_date)
+    if letter.handling_workdays is not None and workdays is not None:
+        workdays += letter.handling_workdays
+    if letter.closed_on_time is False:
+        on_time = False
+    letter.handling_workdays, letter.closed_on_time = workdays, on_time
     record_event(session, letter, origin, "done", now, previous, reply=letter.reply)
     await lapse_requests(session, letter.id, now)
     enqueue_refresh(session, letter.id)
@@ -221,7 +228,10 @@ async def decide_extension(
 
 
 async def reopen(session: AsyncSession, rules: Rules, letter_id: int, reason: str, origin: Origin, now: dt.datetime) -> Letter:
-    """重办: an admin sends a closed letter back to its unit, with a new deadline from today."""
+    """重办: an admin sends a closed letter back to its unit, with a new deadline from today. What the
+    rates know of the first round stays: its working days and whether it was on time are kept for
+    the next closing to add to (a late letter redone quickly is not on time), and its extensions
+    count against the two a letter may have."""
     if origin.actor is not None and not can(origin.actor, Action.MANAGE_LETTERS):
         raise LetterError(N_("Only administrators may do this."))
     reason = reason.strip()
@@ -238,9 +248,8 @@ async def reopen(session: AsyncSession, rules: Rules, letter_id: int, reason: st
     letter.status = LetterStatus.ASSIGNED
     letter.assigned_at, letter.accepted_at, letter.accepted_by = now, None, None
     letter.done_at, letter.closed_by, letter.reply = None, None, None
-    letter.handling_workdays = letter.closed_on_time = None
     letter.accept_due, letter.due_date, letter.due_estimated = deadlines.accept_due, deadlines.due_date, deadlines.estimated
-    letter.extensions, letter.updated_at = 0, now
+    letter.updated_at = now
     enqueue_refresh(session, letter.id)
     units = await unit_chat_ids(session, letter.unit_id)
     enqueue_notice(session, units, N_("🔁 Letter #{id} was sent back for handling again: {reason}"), letter.id, id=letter.id,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from models.handling import close
 from models.letters import LetterError, Origin
 from models.permissions import Actor
+from models.stats import Period, report
 from models.tables import Letter, LetterEvent, Role, Unit
 from tests.conftest import expect, greet, join, post_letter
 
@@ -514,3 +515,41 @@ async def test_letter_shows_in_full_what_the_card_shortened(bot, http, county):
     texts = "\n".join(m.text for m in sent)
     for end in ("标题完", "信件完", "答复完毕。"):
         assert end in texts, end
+
+
+async def test_a_late_letter_redone_quickly_is_still_late(bot, http, county):
+    """重办 after a late closing: the second round adds its working days to the first, and the
+    letter is not on time because the second round was quick."""
+    from tests.test_sweep import at
+
+    a1, admin = county["a1"], county["admin"]
+    letter_id, _ = await assigned_letter(bot, http, county)  # Monday 2026-11-30, due 2026-12-07
+    at(bot, "2026-12-14", "10:00")  # a week late
+    a1.send(f"/done {letter_id} 已处理")
+    await expect(a1, "已办结，谢谢", kind="message")
+    admin.send(f"/reopen {letter_id} 群众不满意")
+    await expect(admin, "退回原单位重办")
+    at(bot, "2026-12-15", "10:00")
+    a1.send(f"/done {letter_id} 已重新处理")
+    await expect(a1, "已办结，谢谢", kind="message")
+    async with bot.services.db.reading() as session:
+        letter = await session.get(Letter, letter_id)
+        figures = (await report(session, Period(dt.date(2026, 10, 1), dt.date(2026, 12, 31)), bot.services.settings.tz, dt.date(2026, 12, 15))).total
+    assert (letter.closed_on_time, letter.handling_workdays) == (False, 10 + 1)
+    assert (figures.done, figures.on_time) == (1, 0)
+
+
+async def test_a_reopened_letter_keeps_the_extensions_it_had(bot, http, county):
+    a1, admin = county["a1"], county["admin"]
+    letter_id, _ = await assigned_letter(bot, http, county)
+    for _ in range(2):
+        a1.send(f"/extend {letter_id} 1 需要现场核实")
+        await expect(a1, "已提交")
+        request = await expect(admin, "申请延期 1 个工作日", kind="message")
+        await admin.answer_to(admin.press(request, request.button("同意")))
+    a1.send(f"/done {letter_id} 已处理")
+    await expect(a1, "已办结，谢谢", kind="message")
+    admin.send(f"/reopen {letter_id} 群众不满意")
+    await expect(admin, "退回原单位重办")
+    a1.send(f"/extend {letter_id} 3 还需要时间")  # a letter is extended at most twice
+    await expect(a1, "已延期 2 次，不能")
