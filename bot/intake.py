@@ -2,6 +2,7 @@
 
 Every route but /healthz needs `Authorization: Bearer <INTAKE_TOKEN>`, compared in constant time.
 A letter is committed before the call answers; the admins' card follows through the outbox.
+Bad input, on every route, is a 422 {"error", "errors"} naming each bad field, `body` or query parameter.
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ API_REQUIRED = ("external_id", "content")  # besides what every letter needs (ti
 
 def _error(status: int, message: str, **extra) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+def _invalid(t: Translator, errors: dict[str, str], message: str | None = None) -> web.Response:
+    """Bad input, on every route: 422 with `errors` naming each bad field (or `body`, or a query
+    parameter) and what is wrong with it."""
+    return _error(422, message or t("Some fields are not valid."), errors=errors)
+
+
+def _parameter_errors(request: web.Request, t: Translator, known: tuple[str, ...]) -> dict[str, str]:
+    """Query parameters the route does not take, or takes once and got twice: named, not ignored
+    (a misspelt `perod=2019Q1` must not answer with the current quarter's figures)."""
+    errors: dict[str, str] = {}
+    for name in request.query:
+        key = name[:50]
+        if name not in known:
+            errors[key] = t("is not a parameter here (known: {names})", names=", ".join(known)) if known else t("is not a parameter here")
+        elif len(request.query.getall(name)) > 1:
+            errors[key] = t("is given more than once")
+    return errors
 
 
 @web.middleware
@@ -96,12 +116,13 @@ async def post_letter(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, t("The request body is larger than 1 MiB."))
+    errors = _parameter_errors(request, t, ())  # the letter comes in the body, nothing in the query
     try:
         payload = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to read
-        return _error(400, t("The body is not valid JSON."))
+        return _invalid(t, {**errors, "body": t("is not valid JSON")}, t("The body is not valid JSON."))
     if not isinstance(payload, dict):
-        return _error(422, t("The body must be a JSON object."), errors={})
+        return _invalid(t, {**errors, "body": t("must be a JSON object")}, t("The body must be a JSON object."))
     raw = {key: payload.get(key) for key in ("external_id", "title", "content", "sender_name", "sender_phone", "received_at", "type", "unit")}
     now = services.now()
     record = build_record(raw, tz=services.settings.tz, resolver=services.resolver, now=now, history=False)
@@ -110,10 +131,10 @@ async def post_letter(request: web.Request) -> web.Response:
     missing = [name for name in API_REQUIRED if raw[name] is None]
     if isinstance(raw["external_id"], str) and not raw["external_id"].strip():
         missing.append("external_id")
-    if isinstance(record, list) or missing:
-        errors = {name: t(N_("is required")) for name in missing}
+    if isinstance(record, list) or missing or errors:
+        errors.update({name: t(N_("is required")) for name in missing})
         errors.update({e.field: t(e.message, **e.values) for e in record} if isinstance(record, list) else {})
-        return _error(422, t("Some fields are not valid."), errors=errors)
+        return _invalid(t, errors)
     try:
         async with services.db.transaction() as session:
             letter, created = await ingest(session, services.rules, record, Origin("api"), now)
@@ -128,8 +149,13 @@ async def get_letter_by_id(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = Translator(services.settings.language)
     raw_id = request.match_info["letter_id"]
+    errors = _parameter_errors(request, t, ())
+    if not (raw_id.isascii() and raw_id.isdigit()):  # not str.isdigit alone: "²" is a digit int() refuses
+        errors["id"] = t("must be a letter number, digits only; find a letter by the website's number with ?external_id=")
+    if errors:
+        return _invalid(t, errors)
     letter = None
-    if raw_id.isdigit() and len(raw_id) < 12:
+    if len(raw_id) < 12:  # longer is no letter of ours, and more than the database's integer holds
         async with services.db.reading() as session:
             letter = await get_letter(session, int(raw_id))
             unit = await unit_name(session, letter.unit_id) if letter else None
@@ -142,8 +168,11 @@ async def find_letters(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = Translator(services.settings.language)
     external_id = clean_text(request.query.get("external_id", ""))  # as stored: no control characters (no NUL for PostgreSQL)
+    errors = _parameter_errors(request, t, ("external_id",))
     if not external_id:
-        return _error(422, t("Some fields are not valid."), errors={"external_id": t("is required")})
+        errors.setdefault("external_id", t("is required"))
+    if errors:
+        return _invalid(t, errors)
     async with services.db.reading() as session:
         letter = await find_by_external_id(session, external_id)
         found = [letter_json(letter, await unit_name(session, letter.unit_id), services.settings.tz)] if letter else []
@@ -166,20 +195,25 @@ async def get_stats(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = Translator(services.settings.language)
     today = services.local_now().date()
+    errors = _parameter_errors(request, t, ("period", "unit"))
+    period = None
     try:
         period = parse_period(request.query.get("period", ""), today)
     except PeriodError as exc:
-        return _error(422, t("Some fields are not valid."), errors={"period": t(PeriodError.message, text=str(exc), examples=EXAMPLES)})
+        errors.setdefault("period", t(PeriodError.message, text=str(exc), examples=EXAMPLES))
     unit_filter = request.query.get("unit", "").strip()
     unit_id = None
     if unit_filter:
         resolution = services.resolver.resolve(unit_filter)
         if resolution.ambiguous:
             names = "、".join(u.name for u in resolution.matches[:5])
-            return _error(422, t("Some fields are not valid."), errors={"unit": t("fits several units ({names}); give the full name", names=names)})
-        if resolution.unit is None:
-            return _error(422, t("Some fields are not valid."), errors={"unit": t("is not a known unit")})
-        unit_id = resolution.unit.id
+            errors.setdefault("unit", t("fits several units ({names}); give the full name", names=names))
+        elif resolution.unit is None:
+            errors.setdefault("unit", t("is not a known unit"))
+        else:
+            unit_id = resolution.unit.id
+    if errors or period is None:
+        return _invalid(t, errors)
     async with services.db.reading() as session:
         result = await report(session, period, services.settings.tz, today)
     units = [

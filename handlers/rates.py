@@ -58,9 +58,11 @@ def rate_lines(result: Report, t: Translator, as_of: dt.date, *, unit_id: int | 
                                   result.towns if kind == UnitKind.TOWN else result.departments, t))
     ranked = [u for u in result.ranked() if kind is None or u.kind == kind]
     if ranked:
+        # Every unit of the answer: the ranked ones, then those assigned nothing (交办 0, rate —).
+        listed = ranked + [u for u in result.without_letters() if kind is None or u.kind == kind]
         lines.append("")
         lines.append(t("By unit, the lowest rate first:"))
-        lines += [f"{i}. " + summary_line(u.name, u.figures, t) for i, u in enumerate(ranked, start=1)]
+        lines += [f"{i}. " + summary_line(u.name, u.figures, t) for i, u in enumerate(listed, start=1)]
     else:
         lines.append(t("No letters were assigned in this period."))
     return lines

@@ -104,6 +104,11 @@ class Report:
         with_letters = [u for u in self.units if u.figures.assigned]
         return sorted(with_letters, key=lambda u: (u.figures.rate, -u.figures.overdue, u.position))
 
+    def without_letters(self) -> list[UnitFigures]:
+        """Units that took letters in the period but were assigned none, in file order: no rate to
+        rank them by, yet every unit is in the answer (`/rate` lists them after the ranked ones)."""
+        return [u for u in self.units if not u.figures.assigned]
+
 
 def _total(condition) -> object:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0).cast(Integer)

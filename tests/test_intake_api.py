@@ -84,15 +84,21 @@ async def test_racing_posts_make_one_letter(bot, http):
 
 
 async def test_bad_input_is_refused_naming_each_field(bot, http):
+    # A body that is no JSON object is bad input too: 422, naming the body as field errors are named.
     response = await http.post("/api/letters", data=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
-    assert response.status == 400
+    assert response.status == 422
+    assert await response.json() == {"error": "请求内容不是有效的 JSON。", "errors": {"body": "不是有效的 JSON"}}
     for constant in (b"NaN", b"Infinity", b"-Infinity"):  # not JSON, though Python reads them
         body = b'{"external_id": ' + constant + b', "title": "t", "content": "", "received_at": "2026-11-27T10:00:00+08:00"}'
         response = await http.post("/api/letters", data=body, headers={**AUTH, "Content-Type": "application/json"})
-        assert response.status == 400, constant
+        assert response.status == 422 and (await response.json())["errors"] == {"body": "不是有效的 JSON"}, constant
+    for not_an_object in (b'[{"external_id": "W1"}]', b'"W2019-0001"', b"7", b"null"):
+        response = await http.post("/api/letters", data=not_an_object, headers={**AUTH, "Content-Type": "application/json"})
+        assert response.status == 422, not_an_object
+        assert await response.json() == {"error": "请求内容必须是 JSON 对象。", "errors": {"body": "必须是 JSON 对象"}}
+    response = await http.post("/api/letters", headers=AUTH)  # no body at all
+    assert response.status == 422 and (await response.json())["errors"] == {"body": "不是有效的 JSON"}
     assert await count_letters(bot) == 0
-    response = await http.post("/api/letters", json=[LETTER], headers=AUTH)
-    assert response.status == 422
     response = await http.post("/api/letters", data=b"x" * (1024 * 1024 + 1), headers=AUTH)
     assert response.status == 413
 
@@ -123,11 +129,49 @@ async def test_reading_letters_back(bot, http):
     response = await http.get(f"/api/letters/{created['id']}", headers=AUTH)
     assert response.status == 200 and await response.json() == created
     assert (await http.get("/api/letters/999999", headers=AUTH)).status == 404
-    assert (await http.get("/api/letters/abc", headers=AUTH)).status == 404
+    assert (await http.get("/api/letters/99999999999999", headers=AUTH)).status == 404  # more than an id holds
     found = await (await http.get("/api/letters", params={"external_id": "W2019-0001"}, headers=AUTH)).json()
     assert found == {"letters": [created]}
     assert await (await http.get("/api/letters", params={"external_id": "nope"}, headers=AUTH)).json() == {"letters": []}
     assert (await http.get("/api/letters", headers=AUTH)).status == 422
+
+
+async def test_every_route_names_its_bad_input_with_422(bot, http):
+    """Bad input anywhere in the API answers as a bad field of a posted letter does: 422, `error`,
+    and `errors` naming each bad field or query parameter; nothing typed wrong is silently ignored."""
+    created = await (await http.post("/api/letters", json=LETTER, headers=AUTH)).json()
+
+    async def refused(response) -> dict:
+        assert response.status == 422, await response.text()
+        body = await response.json()
+        assert set(body) == {"error", "errors"} and body["error"]
+        return body["errors"]
+
+    # A letter's id that is no number (the website's number, a unit, "²" that str.isdigit passes).
+    for raw in ("abc", "W2019-0001", "-1", "1.0", "²"):
+        errors = await refused(await http.get(f"/api/letters/{raw}", headers=AUTH))
+        assert set(errors) == {"id"} and "external_id" in errors["id"], raw
+    # A misspelt parameter is named, never read as "no parameter" (here: the current quarter).
+    errors = await refused(await http.get("/api/stats", params={"perod": "2019Q1"}, headers=AUTH))
+    assert set(errors) == {"perod"} and "不是此接口的参数" in errors["perod"] and "period" in errors["perod"]
+    # Each bad one at once: an unknown parameter, a bad period and an unknown unit.
+    errors = await refused(await http.get("/api/stats", params={"period": "2019Q5", "unit": "火星局", "format": "csv"}, headers=AUTH))
+    assert set(errors) == {"period", "unit", "format"} and "2019Q5" in errors["period"]
+    errors = await refused(await http.get("/api/stats", params=[("period", "2019Q1"), ("period", "2019Q2")], headers=AUTH))
+    assert errors == {"period": "重复给出"}
+    errors = await refused(await http.get("/api/letters", params={"externalid": "W2019-0001"}, headers=AUTH))
+    assert set(errors) == {"externalid", "external_id"} and "必填" in errors["external_id"]
+    errors = await refused(await http.get("/api/letters", params={"external_id": "W2019-0001", "status": "done"}, headers=AUTH))
+    assert set(errors) == {"status"}
+    errors = await refused(await http.get(f"/api/letters/{created['id']}", params={"full": "1"}, headers=AUTH))
+    assert errors == {"full": "不是此接口的参数"}
+    errors = await refused(await http.post("/api/letters", params={"unit": "八仙镇"}, json={**LETTER, "external_id": "W9"}, headers=AUTH))
+    assert set(errors) == {"unit"}
+    assert await count_letters(bot) == 1  # nothing stored by the refused post
+
+    # What is right still answers as before.
+    assert (await http.get(f"/api/letters/{created['id']}", headers=AUTH)).status == 200
+    assert (await http.get("/api/stats", params={"period": "2019Q1", "unit": "八仙"}, headers=AUTH)).status == 200
 
 
 async def test_a_letter_with_a_unit_is_assigned_and_the_unit_told(bot, http):

@@ -6,10 +6,11 @@ import datetime as dt
 
 import pytest
 
+from bot.app import build_application, running
 from models.periods import PeriodError, parse_period, split_period
 from models.stats import Period
-from tests.conftest import AUTH, join
-from tests.notice_data import notice_database, seed_notice
+from tests.conftest import AUTH, Clock, Harness, join, make_settings
+from tests.notice_data import RECEIVED, _letter, notice_database, seed_notice
 from tests.test_cli import bare_environment, run_cli
 
 TODAY = dt.date(2026, 11, 30)
@@ -104,6 +105,78 @@ async def test_rate_reproduces_the_notice(notice, http):
     assert (await http.get("/api/stats")).status == 401
 
 
+def unit_lines(text: str) -> list[tuple[str, str]]:
+    """The numbered unit lines of a /rate answer, as (name, figures), checking the numbering."""
+    listed = []
+    for line in text.split("各单位（办结率由低到高）：", 1)[1].strip().splitlines():
+        number, _, rest = line.partition(". ")
+        assert number == str(len(listed) + 1), line
+        name, _, figures = rest.partition("：")
+        listed.append((name, figures))
+    return listed
+
+
+NO_LETTERS = "交办 0 · 办结 0 · — · 超期 0"
+RANKED_2019Q1 = ["八仙镇", "县农业农村局", "县住建局", "长安镇", "城关镇", "县教科局", "县公安局"]  # 50.0 60.0 66.7 75.0 90.9 100 100 (file order)
+
+
+async def test_rate_lists_every_unit_laggards_first_then_those_without_letters(notice):
+    """`/rate` alone: after the totals, every unit taking letters in the period, not only those with
+    letters: the ranked ones, then the rest in the units file's order with 交办 0 and no rate."""
+    leader = notice.person(4004, "县长")
+    await join(notice, leader, "leader")
+    in_file_order = [name for _, name, *_ in notice.services.unit_rows()]
+    assert len(in_file_order) == 36
+    leader.send("/rate 2019Q1")
+    answer = (await leader.receive()).text  # one message, within Telegram's 4096 (the stand-in refuses more)
+    listed = unit_lines(answer)
+    assert [name for name, _ in listed[:7]] == RANKED_2019Q1
+    assert listed[0][1] == "交办 10 · 办结 5 · 50.0% · 超期 5"
+    rest = [name for name in in_file_order if name not in RANKED_2019Q1]
+    assert listed[7:] == [(name, NO_LETTERS) for name in rest]
+    assert notice.api.pending(leader.id) == []
+
+    # A group: every unit of it, and none of the other.
+    for word, kind in (("镇", "town"), ("部门", "department")):
+        leader.send(f"/rate {word} 2019Q1")
+        listed = unit_lines((await leader.receive()).text)
+        group = [name for _, name, unit_kind, *_ in notice.services.unit_rows() if unit_kind == kind]
+        assert sorted(name for name, _ in listed) == sorted(group)
+        ranked = [name for name in RANKED_2019Q1 if name in group]
+        assert [name for name, _ in listed[:len(ranked)]] == ranked
+        assert listed[len(ranked):] == [(name, NO_LETTERS) for name in group if name not in ranked]
+
+    # A period without letters says so, rather than 36 lines of nothing.
+    leader.send("/rate 2018Q1")
+    empty = (await leader.receive()).text
+    assert "该时段没有交办的信件" in empty and "各单位" not in empty
+
+
+async def test_many_units_are_listed_over_several_messages_each_within_the_limit(stand_in, database_url, tmp_path):
+    towns = [f"第{i:03d}号很长很长名字的示范镇" for i in range(160)]
+    path = tmp_path / "units.yaml"
+    path.write_text("towns:\n" + "".join(f"  - {{name: {name}}}\n" for name in towns) + "departments:\n  - {name: 县住建局}\n", encoding="utf-8")
+    clock = Clock()
+    app = build_application(make_settings(stand_in, database_url, units_file=path), clock=clock)
+    bot = Harness(app, stand_in, clock)
+    async with running(app):
+        async with bot.services.db.transaction() as session:  # one letter, for the last town
+            ids = {name: unit_id for unit_id, name, *_ in bot.services.unit_rows()}
+            session.add(_letter(status="accepted", unit_id=ids[towns[-1]], assigned_at=RECEIVED, due_date=dt.date(2019, 2, 20)))
+        leader = bot.person(4005, "县长")
+        await join(bot, leader, "leader")
+        leader.send("/rate 2019Q1")
+        first = await leader.receive()
+        parts = [first]
+        while not parts[-1].text.rstrip().endswith("县住建局：" + NO_LETTERS):
+            parts.append(await leader.receive())
+        await stand_in.release_pollers()
+    assert len(parts) > 1 and all(len(part.text.encode("utf-16-le")) // 2 <= 4096 for part in parts)
+    listed = unit_lines("\n".join(part.text for part in parts))
+    assert [name for name, _ in listed] == [towns[-1], *towns[:-1], "县住建局"]
+    assert listed[0][1] == "交办 1 · 办结 0 · 0.0% · 超期 1"
+
+
 async def test_liaisons_see_their_unit_and_strangers_nothing(notice):
     liaison = notice.person(4002, "八仙联络员")
     await join(notice, liaison, "八仙镇")
@@ -123,6 +196,9 @@ async def test_cli_rate(tmp_path, database_url, stand_in):
     code, out, err = await run_cli("rate", "--period", "2019Q1", cwd=tmp_path, env=env)
     assert code == 0, err
     assert "合计：交办 47 · 办结 35 · 74.5%" in out and "<" not in out
+    listed = unit_lines(out)  # every unit, as /rate lists them
+    assert len(listed) == 36 and [name for name, _ in listed[:7]] == RANKED_2019Q1
+    assert listed[7:] and all(figures == NO_LETTERS for _, figures in listed[7:])
     code, out, err = await run_cli("rate", "八仙镇", "--period", "2019Q1", cwd=tmp_path, env=env)
     assert "办结率 50.0%" in out
     code, out, err = await run_cli("rate", "--period", "明年", cwd=tmp_path, env=env)

@@ -107,6 +107,15 @@ async def test_each_period_lists_the_bodies_of_its_days(county):
     rows = [[c.value for c in r] for r in openpyxl.load_workbook(io.BytesIO(table.file_bytes)).active.iter_rows()]
     assert "县农业农村局" in [r[1] for r in rows] and "县农业局" not in [r[1] for r in rows] and "县档案馆" not in [r[1] for r in rows]
 
+    # /rate lists every body of the period's days, with letters or not, and no other.
+    response = await http.post("/api/letters", headers=AUTH, json={
+        "external_id": "R-5", "title": "路灯", "content": "", "received_at": "2026-11-27T10:00:00+08:00", "unit": "八仙镇"})
+    assert response.status == 201
+    leader.send("/rate 2026Q4")
+    listing = (await expect(leader, "各单位")).text.split("各单位", 1)[1]
+    assert "1. 八仙镇：交办 1" in listing and "2. 县农业农村局：交办 0 · 办结 0 · — · 超期 0" in listing
+    assert "县农业局：" not in listing and "县档案馆" not in listing
+
 
 async def test_assigning_to_a_body_past_its_days_names_its_successor(county):
     bot, http = county
