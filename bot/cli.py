@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.logs import configure_logging, hide_secrets, redact, secrets_of
 from bot.settings import Settings, SettingsError, configured_language, database_url, load_settings
 from locales import Translator
+from locales.arguments import localise, speaking
 from models.db import Database
 from models.units import UnitsFileError
 
@@ -54,16 +55,19 @@ def main(argv: list[str] | None = None) -> int:
         from bot.demo import main as demo
 
         return demo(argv[1:])
+    # --help and arguments argparse refuses are answered before the settings are needed, in
+    # LANGUAGE as the settings would read it (the environment, then .env).
+    t = Translator(configured_language())
+    with speaking(t.language):
+        args = localise(parser(t), t).parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
-        t = Translator(configured_language())  # LANGUAGE as the settings read it: the environment, then .env
         for line in exc.lines(t):
             print(line, file=sys.stderr)
         return 2
     hide_secrets(*secrets_of(settings))
     t = Translator(settings.language)
-    args = parser(t).parse_args(argv)
     verb = args.verb or "run"
     try:
         if verb == "run":

@@ -1,19 +1,26 @@
 """What the command line says before it can work, in LANGUAGE (the environment, then `.env`): the
-settings' and the units file's errors, from the catalogs."""
+settings' and the units file's errors, and argparse's help and errors, all from the catalogs."""
 
 from __future__ import annotations
 
+import argparse
+import gettext
 import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from bot.settings import Settings, SettingsError, configured_language, load_settings
-from locales import Refusal, Translator
+from locales import Refusal, Translator, translations
+from locales.arguments import ARGPARSE_PLURALS, ARGPARSE_WORDS, speaking, width
 from locales.reasons import reason_of
 from models.units import UnitsFileError, read_topics, read_units_file
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123:" + "a" * 30
 SETTING_NAMES = {name.lower() for name in Settings.model_fields}
 ZH, EN = Translator("zh_CN"), Translator("en")
@@ -168,6 +175,80 @@ def test_the_units_verb_says_a_units_file_error_in_chinese(monkeypatch, tmp_path
     monkeypatch.setenv("UNITS_FILE", str(path))
     assert main(["units"]) == 2
     assert capsys.readouterr().err.strip() == f"单位文件有误：{path}：单位重复列出：甲镇"
+
+
+# --- --help and argparse's errors, before the settings ------------------------------------------------
+
+
+def run_help(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def test_help_needs_no_settings_and_speaks_chinese(tmp_path):
+    done = run_help("--help", cwd=tmp_path)  # no BOT_TOKEN, no .env
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("用法：python -m bot [-h] 命令 ...")
+    for words in ("领导信箱机器人", "运行机器人（默认）", "位置参数", "选项", "显示本帮助并退出"):
+        assert words in done.stdout, done.stdout
+    assert not ENGLISH_WORDS.search(done.stdout.replace("python -m bot", "")), done.stdout
+    assert done.stderr == ""
+
+
+def test_a_verbs_help_follows_language_in_dotenv(tmp_path):
+    (tmp_path / ".env").write_text("LANGUAGE=en\nBOT_TOKEN=bad\n", encoding="utf-8")
+    done = run_help("report", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m bot report [-h] [--period P] [--out DIR]")
+    assert "where to write the files (default: ./reports)" in done.stdout and "show this help message and exit" in done.stdout
+
+
+def test_a_verbs_help_lines_up_in_chinese(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "-h"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "[--period 期间] [--out 目录]" in out
+    helps = [re.match(r"^(\s+\S.*?\s{2,})\S", line) for line in out.splitlines() if line.startswith("  -")]
+    columns = {width(match.group(1)) for match in helps}
+    assert len(helps) == 3 and len(columns) == 1, out
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["nonsense"], "python -m bot：错误：参数 命令：没有 'nonsense' 这一项（可选："),
+        (["invite"], "python -m bot invite：错误：缺少以下参数：单位|leader|admin"),
+        (["rate", "--period"], "python -m bot rate：错误：参数 --period：需要一个值"),
+        (["units", "--bogus"], "python -m bot：错误：无法识别的参数：--bogus"),
+    ],
+)
+def test_argument_errors_come_before_the_settings_in_chinese(capsys, argv, said):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)  # no BOT_TOKEN: the arguments are refused first
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("用法：") and said in err, err
+    assert "配置项" not in err
+
+
+def test_argparse_is_left_as_it_was(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert argparse._ is gettext.gettext and argparse.ngettext is gettext.ngettext
+    assert argparse.ArgumentParser(prog="x").format_usage() == "usage: x [-h]\n"
+
+
+def test_argparse_translations_keep_argparses_placeholders():
+    chinese = translations("zh_CN")
+    percent = re.compile(r"%(?:\([a-z_]+\))?[sr]")
+    for message in ARGPARSE_WORDS:
+        assert sorted(percent.findall(chinese.gettext(message))) == sorted(percent.findall(message)), message
+    for singular, plural in ARGPARSE_PLURALS:
+        assert percent.findall(chinese.ngettext(singular, plural, 2)) == percent.findall(plural)
+    with speaking("zh_CN"):
+        assert argparse._("usage: ") == "用法："
+        assert argparse._(None) is None  # argparse passes a missing description through
 
 
 def test_a_refusal_inside_a_refusal_is_translated():
