@@ -6,15 +6,15 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import sys
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.logs import configure_logging, hide_secrets, redact, secrets_of
-from bot.settings import Settings, SettingsError, database_url, load_settings
+from bot.settings import Settings, SettingsError, configured_language, database_url, load_settings
 from locales import Translator
+from locales.arguments import localise, speaking
 from models.db import Database
 from models.units import UnitsFileError
 
@@ -55,21 +55,19 @@ def main(argv: list[str] | None = None) -> int:
         from bot.demo import main as demo
 
         return demo(argv[1:])
+    # --help and arguments argparse refuses are answered before the settings are needed, in
+    # LANGUAGE as the settings would read it (the environment, then .env).
+    t = Translator(configured_language())
+    with speaking(t.language):
+        args = localise(parser(t), t).parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
-        t = Translator("en" if os.environ.get("LANGUAGE", "").lower().startswith("en") else "zh_CN")
-        for name, why in exc.problems:
-            if why == "missing":
-                print(t("Setting {name} is not set: put it in .env (see .env.example) or the environment.", name=name), file=sys.stderr)
-            else:
-                print(t("Setting {name} is not usable: {why}", name=name, why=why), file=sys.stderr)
-        if ("BOT_TOKEN", "missing") in exc.problems:
-            print(t("No token yet? `python -m bot demo` shows the bot at work without one, offline."), file=sys.stderr)
+        for line in exc.lines(t):
+            print(line, file=sys.stderr)
         return 2
     hide_secrets(*secrets_of(settings))
     t = Translator(settings.language)
-    args = parser(t).parse_args(argv)
     verb = args.verb or "run"
     try:
         if verb == "run":
@@ -102,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if verb == "backup":
             return _backup(settings, t, args.file)
     except UnitsFileError as exc:
-        print(t("The units file is not usable: {error}", error=exc), file=sys.stderr)
+        print(t("The units file is not usable: {error}", error=t.refusal(exc)), file=sys.stderr)
         return 2
     except (OSError, SQLAlchemyError) as exc:
         print(t("Cannot reach the database or Telegram: {error}", error=redact(str(exc))), file=sys.stderr)

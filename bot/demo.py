@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
-import os
 import secrets
 import sys
 import textwrap
@@ -462,11 +461,14 @@ def _progress_bar(out: TextIO) -> Callable[[int, int, str], None]:
 
 
 def main(argv: list[str]) -> int:
-    language = os.environ.get("LANGUAGE", "zh_CN")
-    t = Translator("en" if language.lower().startswith("en") else "zh_CN")
-    parser = argparse.ArgumentParser(prog="python -m bot demo", description=t("play the county's first quarter offline, on a simulated clock"))
-    parser.add_argument("--out", type=Path, default=Path("demo-output"), help=t("where to leave the transcript, the XLSX and the chart (default: ./demo-output)"))
-    args = parser.parse_args(argv)
+    from bot.settings import configured_language
+    from locales.arguments import localise, speaking
+
+    t = Translator(configured_language())  # LANGUAGE as the bot reads it: the environment, then .env
+    with speaking(t.language):
+        parser = argparse.ArgumentParser(prog="python -m bot demo", description=t("play the county's first quarter offline, on a simulated clock"))
+        parser.add_argument("--out", type=Path, default=Path("demo-output"), help=t("where to leave the transcript, the XLSX and the chart (default: ./demo-output)"))
+        args = localise(parser, t).parse_args(argv)
     # The transcript is the output; log lines would only break it up. The stand-in's own notes on
     # connections the bot closes at shutdown are no one's concern.
     logging.getLogger().setLevel(logging.WARNING)

@@ -1,7 +1,8 @@
 """Settings from the environment or `.env`, with the names PRODUCT.md fixes.
 
 A missing or malformed setting must stop the bot with one line naming it, so loading goes through
-`load_settings()`, which turns pydantic's validation errors into `SettingsError`.
+`load_settings()`, which turns pydantic's validation errors into `SettingsError`: for each setting,
+why, as a `Refusal` its reader reads in LANGUAGE (`SettingsError.lines`, `configured_language`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from locales import DEFAULT_LANGUAGE, LANGUAGES, N_, Refusal, Translator
+from locales.reasons import reason_of
+
 DEFAULT_UNITS_FILE = Path(__file__).parent / "data" / "pingli-units.yaml"
 TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
@@ -27,13 +31,18 @@ DATABASE_SCHEMES = {
 }
 
 
+class Unusable(Refusal, ValueError):
+    """Why a setting's value is refused, raised by the validators below: pydantic takes it as a
+    ValueError and `load_settings` hands it on, to be read in the reader's language."""
+
+
 def database_url(value: str) -> str:
     """A database URL the bot can open: SQLite through aiosqlite or PostgreSQL through asyncpg
     (`sqlite:///…` and `postgresql://…` are taken to mean those)."""
     scheme, sep, rest = value.strip().partition("://")
     driver = DATABASE_SCHEMES.get(scheme.lower())
     if not sep or driver is None or not rest:
-        raise ValueError("use sqlite+aiosqlite:///path/to/mailbox.db or postgresql+asyncpg://user:password@host/database")
+        raise Unusable(N_("use sqlite+aiosqlite:///path/to/mailbox.db or postgresql+asyncpg://user:password@host/database"))
     return f"{driver}://{rest}"
 
 
@@ -55,26 +64,26 @@ class DaysRule:
             return value
         parts = [p.strip() for p in re.split(r"[;；,，]", str(value)) if p.strip()]
         if not parts:
-            raise ValueError("give a number of working days, e.g. 5 or 5;投诉=10")
+            raise Unusable(N_("give a number of working days, e.g. 5 or 5;投诉=10"))
         default, by_type = None, {}
         for part in parts:
             name, sep, number = part.partition("=") if "=" in part else part.partition(":")
             text = number if sep else name
             if not text.strip().isdigit() or not 1 <= int(text) <= maximum:
-                raise ValueError(f"{part!r}: working days must be a whole number from 1 to {maximum}")
+                raise Unusable(N_("'{part}': working days must be a whole number from 1 to {maximum}"), part=part, maximum=maximum)
             if sep:
                 from models.letter_input import LETTER_TYPES, TYPE_WORDS  # the models, only when a type is named
 
                 letter_type = TYPE_WORDS.get(name.strip().lower())
                 if letter_type is None:
-                    raise ValueError(f"{name.strip()!r} is not a letter type: use {'、'.join(LETTER_TYPES)}")
+                    raise Unusable(N_("'{name}' is not a letter type: use {types}"), name=name.strip(), types="、".join(LETTER_TYPES))
                 by_type[letter_type] = int(text)
             elif default is None:
                 default = int(text)
             else:
-                raise ValueError("only one default number of days")
+                raise Unusable(N_("only one default number of days"))
         if default is None:
-            raise ValueError("the default number of days is missing, e.g. 5;投诉=10")
+            raise Unusable(N_("the default number of days is missing, e.g. 5;投诉=10"))
         return cls(default, by_type)
 
     def for_type(self, letter_type: str | None) -> int:
@@ -95,12 +104,28 @@ class DaysRule:
         return f"DaysRule({self.default}, {self.by_type})"
 
 
+# Where the settings come from, and how they are read (`Settings`, and `configured_language`).
+SOURCES = SettingsConfigDict(
+    env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+    env_ignore_empty=True,  # `INTAKE_TOKEN=` in .env means "not set", as .env.example shows
+)
+
+
+def language_code(value: object) -> object:
+    """zh, zh_CN, en, and POSIX forms such as en_US.UTF-8 or zh_CN:en (first wins) as one of
+    LANGUAGES; anything else as it is (for the validator to refuse)."""
+    if not isinstance(value, str):
+        return value
+    first = value.strip().split(":")[0].split(".")[0].lower().replace("-", "_")
+    if first.startswith("zh"):
+        return "zh_CN"
+    if first.startswith("en"):
+        return "en"
+    return value
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        arbitrary_types_allowed=True,
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
-        env_ignore_empty=True,  # `INTAKE_TOKEN=` in .env means "not set", as .env.example shows
-    )
+    model_config = SettingsConfigDict(arbitrary_types_allowed=True, **SOURCES)
 
     bot_token: SecretStr
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -144,21 +169,21 @@ class Settings(BaseSettings):
             return None
         parts = urlsplit(value.strip())
         if parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
-            raise ValueError(f"give the proxy as a URL with its scheme, e.g. http://127.0.0.1:7890 or socks5://127.0.0.1:1080 ({', '.join(PROXY_SCHEMES)})")
+            raise Unusable(N_("give the proxy as a URL with its scheme, e.g. http://127.0.0.1:7890 or socks5://127.0.0.1:1080 ({schemes})"), schemes=", ".join(PROXY_SCHEMES))
         return value.strip()
 
     @field_validator("webhook_secret")
     @classmethod
     def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
-            raise ValueError("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+            raise Unusable(N_("1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"))
         return value
 
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         if not TOKEN_SHAPE.match(value.get_secret_value()):
-            raise ValueError("not a bot token of the form 123456:ABC… from @BotFather")
+            raise Unusable(N_("not a bot token of the form 123456:ABC… from @BotFather"))
         return value
 
     @field_validator("admin_ids", mode="before")
@@ -168,7 +193,7 @@ class Settings(BaseSettings):
             parts = [p for p in re.split(r"[\s,;]+", value.strip()) if p]
             for part in parts:
                 if not part.isdigit():
-                    raise ValueError(f"{part!r} is not a numeric Telegram user id")
+                    raise Unusable(N_("'{value}' is not a numeric Telegram user id"), value=part)
             return frozenset(int(p) for p in parts)
         return value
 
@@ -193,10 +218,11 @@ class Settings(BaseSettings):
         Reminders wait for the hours the bot speaks on its own; one queued after them would wait
         for the next day and be dropped then as out of date."""
         if value.tzinfo is not None:
-            zone = f" ({info.data['timezone']})" if "timezone" in info.data else ""
-            raise ValueError(f"give the time without an offset or zone, e.g. 09:00: it is read in TIMEZONE{zone}")
+            if "timezone" in info.data:
+                raise Unusable(N_("give the time without an offset or zone, e.g. 09:00: it is read in TIMEZONE ({zone})"), zone=info.data["timezone"])
+            raise Unusable(N_("give the time without an offset or zone, e.g. 09:00: it is read in TIMEZONE"))
         if not SPEAKING_FROM <= value < SPEAKING_UNTIL:
-            raise ValueError(f"must be from {SPEAKING_FROM:%H:%M} to before {SPEAKING_UNTIL:%H:%M}, when the bot speaks on its own")
+            raise Unusable(N_("must be from {start} to before {end}, when the bot speaks on its own"), start=f"{SPEAKING_FROM:%H:%M}", end=f"{SPEAKING_UNTIL:%H:%M}")
         return value
 
     @field_validator("privacy", mode="before")
@@ -210,34 +236,27 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            raise Unusable(N_("unknown time zone '{zone}'"), zone=value) from None
         return value
 
     @field_validator("language", mode="before")
     @classmethod
     def _language_alias(cls, value: object) -> object:
         """Accepts zh, zh_CN, en, and POSIX forms such as en_US.UTF-8 or zh_CN:en (first wins)."""
-        if not isinstance(value, str):
-            return value
-        first = value.strip().split(":")[0].split(".")[0].lower().replace("-", "_")
-        if first.startswith("zh"):
-            return "zh_CN"
-        if first.startswith("en"):
-            return "en"
-        return value
+        return language_code(value)
 
     @field_validator("telegram_api_base_url", "telegram_file_base_url", "webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http:// or https:// URL")
+            raise Unusable(N_("must be an http:// or https:// URL"))
         return value
 
     @field_validator("units_file")
     @classmethod
     def _units_file_exists(cls, value: Path) -> Path:
         if not value.is_file():
-            raise ValueError(f"file {value} does not exist")
+            raise Unusable(N_("file {path} does not exist"), path=value)
         return value
 
     @model_validator(mode="after")
@@ -263,26 +282,61 @@ def file_url_for(api_base_url: str) -> str:
     return api_base_url.rstrip("/") + "/file/bot"
 
 
-class SettingsError(Exception):
-    """One line per bad setting: the environment name and what is wrong with it."""
+MISSING = "missing"  # the reason of a setting not set: its reader is told where to set it
 
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{name}: {why}" for name, why in problems))
+
+class SettingsError(Exception):
+    """What is wrong with each bad setting: its environment name and why, a `Refusal` (`reasons`);
+    `problems` and `str()` give the English, "missing" for a setting not set."""
+
+    def __init__(self, reasons: list[tuple[str, Refusal | str]]):
+        self.reasons = [(name, why if isinstance(why, Refusal) else Refusal(why)) for name, why in reasons]
+        super().__init__("; ".join(f"{name}: {why}" for name, why in self.problems))
+
+    @property
+    def problems(self) -> list[tuple[str, str]]:
+        return [(name, str(why)) for name, why in self.reasons]
+
+    def lines(self, t: Translator) -> list[str]:
+        """What the bot prints before it stops: a line per setting, in t's language."""
+        lines = [
+            t("Setting {name} is not set: put it in .env (see .env.example) or the environment.", name=name)
+            if why.message == MISSING else t("Setting {name} is not usable: {why}", name=name, why=t.refusal(why))
+            for name, why in self.reasons
+        ]
+        if ("BOT_TOKEN", MISSING) in self.problems:
+            lines.append(t("No token yet? `python -m bot demo` shows the bot at work without one, offline."))
+        return lines
+
+
+class _Language(BaseSettings):
+    model_config = SettingsConfigDict(**SOURCES)
+
+    language: str = DEFAULT_LANGUAGE
+
+
+def configured_language(env_file: Path | str | None = ".env") -> str:
+    """LANGUAGE as the settings read it (the environment, then `.env`), for what is said before
+    they are loaded or when they cannot be: `--help`, and the settings' own errors. Never fails:
+    an unknown or unreadable value is the default language."""
+    try:
+        language = language_code(_Language(_env_file=env_file).language)  # type: ignore[call-arg]
+    except Exception:  # noqa: BLE001 (a .env the settings will refuse in their own words)
+        return DEFAULT_LANGUAGE
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
+        reasons: list[tuple[str, Refusal | str]] = []
         for error in exc.errors():
             name = str(error["loc"][0]).upper() if error["loc"] else "?"
-            why = "missing" if error["type"] == "missing" else _short_reason(error["msg"])
-            problems.append((name, why))
-        raise SettingsError(problems) from None
+            reasons.append((name, MISSING if error["type"] == "missing" else reason_of(error, name)))
+        raise SettingsError(reasons) from None
     if _same_socket(settings):
-        raise SettingsError([("WEBHOOK_PORT", f"{settings.webhook_port} is INTAKE_PORT too; give the webhook and the intake API a port each")])
+        raise SettingsError([("WEBHOOK_PORT", Unusable(N_("{port} is INTAKE_PORT too; give the webhook and the intake API a port each"), port=settings.webhook_port))])
     return settings
 
 
@@ -294,7 +348,3 @@ def _same_socket(settings: Settings) -> bool:
     anywhere = {"0.0.0.0", "::", ""}  # noqa: S104 (names of every address, compared, not bound)
     hosts = {settings.webhook_listen, settings.intake_host}
     return len(hosts) == 1 or bool(hosts & anywhere)
-
-
-def _short_reason(message: str) -> str:
-    return message.removeprefix("Value error, ")

@@ -67,6 +67,12 @@ class Translator:
         text = self._catalog.ngettext(singular, plural, n)
         return text.format(n=n, **values)
 
+    def refusal(self, refusal: Refusal) -> str:
+        """A `Refusal` in this language, the refusals among its values (a reason inside a
+        location) translated too."""
+        values = {key: self.refusal(value) if isinstance(value, Refusal) else value for key, value in refusal.values.items()}
+        return self(refusal.message, **values)
+
 
 class Refusal(Exception):
     """Why something was not done, for its reader to read in their language: a msgid (marked with

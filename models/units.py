@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from locales import N_, Refusal
+from locales.reasons import reason_of
 from models.routing import UnitProfile
 from models.tables import Member, Role, Unit, UnitKind
 from models.unit_resolver import UnitRef, UnitResolver, takes_letters
@@ -34,8 +36,9 @@ class UnitSpec(BaseModel):
         return str(value) if isinstance(value, int) else value
 
 
-class UnitsFileError(Exception):
-    pass
+class UnitsFileError(Refusal):
+    """Why the units file cannot be used, in one line, read in the reader's language (`str()`
+    gives the English)."""
 
 
 # libyaml's safe loader where PyYAML was built with it (its wheels are): the units file is read at
@@ -46,33 +49,50 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def _load_yaml(path: Path) -> object:
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UnitsFileError(f"{path}: {' '.join(str(exc).split())}") from None  # one line, as every start error
+    except FileNotFoundError:
+        raise UnitsFileError(N_("{path}: no such file"), path=path) from None
+    except PermissionError:
+        raise UnitsFileError(N_("{path}: the bot may not read it"), path=path) from None
+    except IsADirectoryError:
+        raise UnitsFileError(N_("{path}: a folder, not a file"), path=path) from None
+    except OSError as exc:
+        raise UnitsFileError(N_("{path}: cannot be read (error {number})"), path=path, number=exc.errno) from None
+    except UnicodeDecodeError:
+        raise UnitsFileError(N_("{path}: not UTF-8 text"), path=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if mark is None:
+            raise UnitsFileError(N_("{path}: not valid YAML"), path=path) from None
+        raise UnitsFileError(N_("{path}: not valid YAML at line {line}, column {column}"), path=path, line=mark.line + 1, column=mark.column + 1) from None
+    except ValueError:  # a value YAML parses but cannot build, as the date 2020-13-01
+        raise UnitsFileError(N_("{path}: a value that cannot be read, such as a date that does not exist"), path=path) from None
 
 
 def read_units_file(path: Path) -> list[UnitSpec]:
     """Accepts `towns:` and `departments:` lists (kind implied) and/or a `units:` list with `kind`."""
     raw = _load_yaml(path)
     if not isinstance(raw, dict):
-        raise UnitsFileError(f"{path}: expected the keys towns, departments or units")
+        raise UnitsFileError(N_("{path}: expected the keys towns, departments or units"), path=path)
     specs: list[UnitSpec] = []
     for key, kind in (("towns", UnitKind.TOWN), ("departments", UnitKind.DEPARTMENT), ("units", None)):
         for index, entry in enumerate(raw.get(key) or [], start=1):
             if not isinstance(entry, dict):
-                raise UnitsFileError(f"{path}: {key}[{index}] is not a mapping")
+                raise UnitsFileError(N_("{path}: {key}[{index}] is not a mapping"), path=path, key=key, index=index)
             data = dict(entry) if kind is None else {"kind": kind, **entry}
             try:
                 specs.append(UnitSpec.model_validate(data))
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
-                raise UnitsFileError(f"{path}: {key}[{index}] {where}: {first['msg']}") from None
+                raise UnitsFileError(
+                    N_("{path}: {key}[{index}] {field}: {reason}"), path=path, key=key, index=index, field=where, reason=reason_of(first, where),
+                ) from None
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise UnitsFileError(f"{path}: unit listed twice: {', '.join(duplicates)}")
+        raise UnitsFileError(N_("{path}: unit listed twice: {names}"), path=path, names=", ".join(duplicates))
     if not specs:
-        raise UnitsFileError(f"{path}: no units")
+        raise UnitsFileError(N_("{path}: no units"), path=path)
     _check_names_and_dates(path, specs)
     return specs
 
@@ -85,30 +105,32 @@ def _check_names_and_dates(path: Path, specs: list[UnitSpec]) -> None:
         for alias in spec.aliases:
             other = owner.setdefault(alias, spec.name)
             if other != spec.name:
-                raise UnitsFileError(f"{path}: {spec.name}: the alias {alias} also names {other}")
+                raise UnitsFileError(N_("{path}: {unit}: the alias {alias} also names {other}"), path=path, unit=spec.name, alias=alias, other=other)
     names = {spec.name for spec in specs}
     for spec in specs:
         if spec.successor is not None and (spec.successor not in names or spec.successor == spec.name):
-            raise UnitsFileError(f"{path}: {spec.name}: its successor {spec.successor} is not another unit of the file")
+            raise UnitsFileError(N_("{path}: {unit}: its successor {successor} is not another unit of the file"), path=path, unit=spec.name, successor=spec.successor)
         if spec.successor is not None and spec.valid_to is None:
-            raise UnitsFileError(f"{path}: {spec.name}: a successor needs valid_to, the last day the unit takes letters")
+            raise UnitsFileError(N_("{path}: {unit}: a successor needs valid_to, the last day the unit takes letters"), path=path, unit=spec.name)
         if spec.valid_from and spec.valid_to and spec.valid_to < spec.valid_from:
-            raise UnitsFileError(f"{path}: {spec.name}: valid_to {spec.valid_to} is before valid_from {spec.valid_from}")
+            raise UnitsFileError(N_("{path}: {unit}: valid_to {valid_to} is before valid_from {valid_from}"), path=path, unit=spec.name, valid_to=spec.valid_to, valid_from=spec.valid_from)
     successors = {spec.name: spec.successor for spec in specs if spec.successor}
     for name in successors:
         chain = [name]
         while (following := successors.get(chain[-1])) is not None:
             chain.append(following)
             if following in chain[:-1]:
-                raise UnitsFileError(f"{path}: successors run in a circle: {' → '.join(chain)}")
+                raise UnitsFileError(N_("{path}: successors run in a circle: {chain}"), path=path, chain=" → ".join(chain))
 
 
 def read_topics(path: Path) -> dict[str, tuple[str, ...]]:
     """The `topics:` table of the units file: topic → keywords. Optional."""
     raw = _load_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise UnitsFileError(N_("{path}: expected the keys towns, departments or units"), path=path)
     topics = raw.get("topics") or {}
     if not isinstance(topics, dict) or not all(isinstance(v, list) for v in topics.values()):
-        raise UnitsFileError(f"{path}: topics must map each topic to a list of keywords")
+        raise UnitsFileError(N_("{path}: topics must map each topic to a list of keywords"), path=path)
     return {str(topic): tuple(str(k) for k in keywords if str(k)) for topic, keywords in topics.items()}
 
 
