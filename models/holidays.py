@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tables import CalendarOverride
+from scheduler.workdays import official_answer
 
 
 async def load_overrides(session: AsyncSession) -> dict[dt.date, bool]:
@@ -31,3 +32,9 @@ async def override_years(session: AsyncSession) -> dict[int, int]:
     for day in (await session.scalars(select(CalendarOverride.day))).all():
         counts[day.year] = counts.get(day.year, 0) + 1
     return counts
+
+
+async def overruled_overrides(session: AsyncSession) -> list[tuple[dt.date, bool]]:
+    """The stored days that overrule the official data (day, working), in order."""
+    stored = await load_overrides(session)
+    return [(day, working) for day, working in sorted(stored.items()) if official_answer(day) not in (None, working)]
