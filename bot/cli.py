@@ -341,9 +341,10 @@ async def _remind(settings: Settings, t: Translator) -> int:
 
 
 async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
-    from handlers.reminders import calendar_lines
+    from handlers.reminders import calendar_lines, recount_lines
     from models.holidays import override_years, overruled_overrides, save_overrides
-    from scheduler.workdays import OverrideFileError, overruling, read_override_file
+    from models.letters import Origin
+    from scheduler.workdays import OverrideFileError, read_override_file
 
     if not path.is_file():
         print(t("No such file: {file}", file=path), file=sys.stderr)
@@ -356,23 +357,24 @@ async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
     services = await _open_database(settings)
     try:
         async with services.db.transaction() as session:
-            count = await save_overrides(session, days, services.now())
+            loaded = await save_overrides(session, services.rules, days, services.now(), Origin("cli"))
             years = await override_years(session)
             overruled = await overruled_overrides(session)
     finally:
         await services.db.dispose()
-    print(t.ngettext("{count} day loaded.", "{count} days loaded.", count, count=count))
-    overruling_days, agreeing = overruling(days)
-    for day in overruling_days:
+    print(t.ngettext("{count} day loaded.", "{count} days loaded.", loaded.days, count=loaded.days))
+    for day in loaded.overruled:
         working = days[day][0]
         print(t("{date} is a working day now, overruling the official calendar.", date=day.isoformat()) if working
               else t("{date} is a day off now, overruling the official calendar.", date=day.isoformat()))
-    if agreeing:
+    if loaded.agreeing:
         print(t.ngettext(
             "{count} day says what the official calendar says and changes nothing: {dates}.",
             "{count} days say what the official calendar says and change nothing: {dates}.",
-            len(agreeing), count=len(agreeing), dates=" ".join(day.isoformat() for day in agreeing),
+            len(loaded.agreeing), count=len(loaded.agreeing), dates=" ".join(day.isoformat() for day in loaded.agreeing),
         ))
+    for line in recount_lines(loaded.recounted, t):
+        print(line)
     for line in calendar_lines(services.local_now().date(), years, t, overruled):
         print(line)
     return 0

@@ -10,7 +10,7 @@ from telegram.ext import CommandHandler
 
 from handlers.context import BotContext
 from locales import Translator
-from models.holidays import override_years, overruled_overrides
+from models.holidays import Recounted, override_years, overruled_overrides
 from models.permissions import Action, can
 from scheduler.jobs import run_sweep
 from scheduler.sweep import SweepResult
@@ -57,6 +57,24 @@ def calendar_lines(
     if overruled:
         days = " ".join(t("{date} working", date=day.isoformat()) if working else t("{date} off", date=day.isoformat()) for day, working in overruled)
         lines.append(t("Loaded days that overrule the official calendar: {days}.", days=days))
+    return lines
+
+
+RECOUNT_LINES = 30  # letters listed one by one; the rest counted
+
+
+def recount_lines(recounted: Sequence[Recounted], t: Translator) -> list[str]:
+    """What counting deadlines again changed, for the operator: each letter's deadline, old → new."""
+    if not recounted:
+        return [t("No open letter's deadline changed.")]
+    lines = [t.ngettext("The deadline of {count} open letter was counted again:", "The deadlines of {count} open letters were counted again:",
+                        len(recounted), count=len(recounted))]
+    for each in recounted[:RECOUNT_LINES]:
+        old, new = (t("{date} (estimated)", date=d.due_date.isoformat()) if d.estimated else d.due_date.isoformat() for d in (each.old, each.new))
+        lines.append(t("#{id}: {old} → {new}", id=each.letter_id, old=old, new=new))
+    if len(recounted) > RECOUNT_LINES:
+        more = len(recounted) - RECOUNT_LINES
+        lines.append(t.ngettext("… ({count} more line)", "… ({count} more lines)", more, count=more))
     return lines
 
 

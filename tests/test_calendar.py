@@ -58,6 +58,19 @@ def test_loaded_days_overrule_the_official_data():
     assert calendar.workdays_between(dt.date(2026, 12, 24), dt.date(2026, 12, 31)) == 5
 
 
+def test_a_deadline_replays_its_assignment_and_extensions():
+    policy = DeadlinePolicy(tz=TZ, handling_by_type={"投诉": 10})
+    assigned = dt.datetime(2026, 12, 28, 10, 0, tzinfo=TZ)
+    first = policy.for_assignment(assigned, "投诉")
+    due, _ = policy.extended(first.due_date, 2)
+    due, _ = policy.extended(due, 3)
+    replayed = policy.replayed(assigned, "投诉", [2, 3])
+    assert (replayed.accept_due, replayed.due_date, replayed.estimated) == (first.accept_due, due, True)
+    assert policy.replayed(assigned, "投诉", []) == first
+    official = policy.replayed(dt.datetime(2026, 3, 2, 10, 0, tzinfo=TZ), None, [3])  # Monday: 03-09, then 3 days
+    assert (official.due_date, official.estimated) == (dt.date(2026, 3, 12), False)
+
+
 def test_workdays_between():
     calendar = WorkdayCalendar()
     assert calendar.workdays_between(dt.date(2026, 12, 7), dt.date(2026, 12, 10)) == 3
