@@ -76,11 +76,14 @@ async def save_overrides(
     """Loads days from a notice and, in the same transaction, counts again the deadlines they may
     change. The calendar in `rules` is left as it was (the caller's transaction may yet fail): it
     takes the days at the next sweep, or by `set_overrides` after the commit."""
+    before = WorkdayCalendar(await load_overrides(session))
     stored = await store_overrides(session, days, now)
     overruled, agreeing = overruling(days)
-    policy = replace(rules.deadlines, calendar=WorkdayCalendar(await load_overrides(session)))
-    # An agreeing day may replace an earlier override that overruled: it too may move deadlines.
-    recounted = await recount_deadlines(session, policy, origin, now, moved_days=[*overruled, *agreeing])
+    after = WorkdayCalendar(await load_overrides(session))
+    # Days whose answer changed (an agreeing day too, when it replaces an earlier load that overruled).
+    moved = [day for day in days if before.is_workday(day)[0] != after.is_workday(day)[0]]
+    policy = replace(rules.deadlines, calendar=after)
+    recounted = await recount_deadlines(session, policy, origin, now, moved_days=moved)
     return Loaded(stored, overruled, agreeing, recounted)
 
 

@@ -198,3 +198,25 @@ async def test_the_holidays_verb_moves_days_of_a_year_the_data_covers(bot, http,
     assert await scheduled_sweep(bot.services, "schedule") is None
     admin.send("/holidays")
     assert "2026-12-26 上班 2026-12-31 休息" in (await expect(admin, "官方放假安排")).text
+
+
+async def test_a_line_that_agrees_with_the_data_undoes_an_earlier_load(bot, http, county):
+    at(bot, "2026-12-21", "10:00")  # a Monday: due 12-28 by the official data
+    letter_id, _ = await assigned_letter(bot, http, county)
+    earlier_id, _ = await assigned_letter(bot, http, county)
+    a1 = county["a1"]
+    dues = []
+    for working in (False, True):  # a mistaken load makes 12-24 a day off; the right one undoes it
+        async with bot.services.db.transaction() as session:
+            loaded = await save_overrides(session, bot.services.rules, {dt.date(2026, 12, 24): (working, "")}, bot.services.now(), Origin("cli"))
+        (letter,) = await letters(bot, letter_id)
+        dues.append((letter.due_date, letter.due_estimated, loaded.overruled, loaded.agreeing))
+        if not working:
+            a1.send(f"/done {earlier_id} 已处理")  # closed while the mistake stood: keeps its figures
+            await expect(a1, "谢谢")
+    assert dues == [
+        (dt.date(2026, 12, 29), False, [dt.date(2026, 12, 24)], []),
+        (dt.date(2026, 12, 28), False, [], [dt.date(2026, 12, 24)]),
+    ]
+    (earlier,) = await letters(bot, earlier_id)
+    assert earlier.due_date == dt.date(2026, 12, 29)
