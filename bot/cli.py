@@ -37,7 +37,7 @@ def parser(t: Translator) -> argparse.ArgumentParser:
     rate = verbs.add_parser("rate", help=t("handling rates, as /rate shows them"))
     rate.add_argument("unit", nargs="*", help=t("a unit, 镇 or 部门 (default: all)"))
     rate.add_argument("--period", default="", help=t("e.g. 2019Q1, 2019-03, 本季度 (default: the current quarter)"))
-    holidays = verbs.add_parser("holidays", help=t("load working days and days off for a year the official calendar lacks"))
+    holidays = verbs.add_parser("holidays", help=t("load working days and days off from the State Council's holiday notice"))
     holidays.add_argument("file", type=Path, help=t("lines of date,working|off,note"))
     move = verbs.add_parser("migrate-to", help=t("copy all data into another database, e.g. PostgreSQL"))
     move.add_argument("url", help=t("the new database, e.g. postgresql+asyncpg://user:password@host/mailbox"))
@@ -339,8 +339,9 @@ async def _remind(settings: Settings, t: Translator) -> int:
 
 
 async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
-    from handlers.reminders import calendar_lines
-    from models.holidays import override_years, save_overrides
+    from handlers.reminders import calendar_lines, recount_lines
+    from models.holidays import override_years, overruled_overrides, save_overrides
+    from models.letters import Origin
     from scheduler.workdays import OverrideFileError, read_override_file
 
     if not path.is_file():
@@ -354,12 +355,25 @@ async def _holidays(settings: Settings, t: Translator, path: Path) -> int:
     services = await _open_database(settings)
     try:
         async with services.db.transaction() as session:
-            count = await save_overrides(session, days, services.now())
+            loaded = await save_overrides(session, services.rules, days, services.now(), Origin("cli"))
             years = await override_years(session)
+            overruled = await overruled_overrides(session)
     finally:
         await services.db.dispose()
-    print(t.ngettext("{count} day loaded.", "{count} days loaded.", count, count=count))
-    for line in calendar_lines(services.local_now().date(), years, t):
+    print(t.ngettext("{count} day loaded.", "{count} days loaded.", loaded.days, count=loaded.days))
+    for day in loaded.overruled:
+        working = days[day][0]
+        print(t("{date} is a working day now, overruling the official calendar.", date=day.isoformat()) if working
+              else t("{date} is a day off now, overruling the official calendar.", date=day.isoformat()))
+    if loaded.agreeing:
+        print(t.ngettext(
+            "{count} day says what the official calendar says and changes nothing: {dates}.",
+            "{count} days say what the official calendar says and change nothing: {dates}.",
+            len(loaded.agreeing), count=len(loaded.agreeing), dates=" ".join(day.isoformat() for day in loaded.agreeing),
+        ))
+    for line in recount_lines(loaded.recounted, t):
+        print(line)
+    for line in calendar_lines(services.local_now().date(), years, t, overruled):
         print(line)
     return 0
 

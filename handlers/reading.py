@@ -25,6 +25,7 @@ ACTION_LABELS = {
     "done": N_("closed"), "returned": N_("returned: {reason}"), "invalidated": N_("marked invalid: {reason}"),
     "extended": N_("extended to {due}"),
     "extension_refused": N_("extension refused"), "reopened": N_("sent back for handling again: {reason}"),
+    "deadline_recounted": N_("deadline counted again on the holiday calendar now loaded: {due}"),
 }
 # For an event without what its label names: a return imported from a file (which has no column
 # for the reason), and letters that came with a unit or an invalid status before their events

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,17 @@ class DeadlinePolicy:
 
     def extended(self, due_date: dt.date, days: int) -> tuple[dt.date, bool]:
         return self.calendar.add_workdays(due_date, days)
+
+    def replayed(self, assigned_at: dt.datetime, letter_type: str | None, extensions: Iterable[int]) -> Deadlines:
+        """The deadlines an assignment at `assigned_at` and then the approved extensions (working
+        days, in the order they were approved) give on this calendar: `for_assignment`, then
+        `extended` for each, as assigning and approving do."""
+        first = self.for_assignment(assigned_at, letter_type)
+        due, estimated = first.due_date, first.estimated
+        for days in extensions:
+            due, guessed = self.extended(due, days)
+            estimated = estimated or guessed
+        return Deadlines(first.accept_due, due, estimated)
 
     def on_time(self, done_at: dt.datetime | None, due_date: dt.date | None) -> bool | None:
         if done_at is None or due_date is None:

@@ -1,8 +1,10 @@
 """Chinese working days: the State Council's holiday notices with their make-up working weekends
-(调休), as the chinesecalendar package records them. For a year it does not know, in order: the
-overrides admins load from next year's notice (`python -m bot holidays FILE`), then the statutory
-holidays as the `holidays` package computes them, then Monday to Friday. Any answer not from the
-official data is flagged as an estimate, and deadlines built on it are shown as 估算."""
+(调休), as the chinesecalendar package records them, and the days admins load from a notice
+(`python -m bot holidays FILE`), which come first: a notice may move days of a year the package
+already covers (the 2019 one made 2018-12-29 a working day and 2018-12-31 a day off). For a year
+the package does not know, in order: the loaded days, then the statutory holidays as the `holidays`
+package computes them, then Monday to Friday. Any answer for a year the package does not know is
+flagged as an estimate, and deadlines built on it are shown as 估算."""
 
 from __future__ import annotations
 
@@ -37,6 +39,19 @@ def official_year(year: int) -> bool:
     return _official(dt.date(year, 6, 1)) is not None
 
 
+@lru_cache(maxsize=1)
+def official_span() -> tuple[int, int]:
+    """The first and the last year the official calendar data covers (a chinesecalendar upgrade
+    moves the last)."""
+    years = [year for year in range(1990, 2200) if official_year(year)]
+    return years[0], years[-1]
+
+
+def official_answer(day: dt.date) -> bool | None:
+    """Is the day a working day by the official data alone (None: a year it does not know)?"""
+    return _official(day)
+
+
 class WorkdayCalendar:
     def __init__(self, overrides: Mapping[dt.date, bool] | None = None):
         self._sums: dict[tuple[dt.date, int], tuple[dt.date, bool]] = {}
@@ -50,12 +65,13 @@ class WorkdayCalendar:
         self._spans.clear()
 
     def is_workday(self, day: dt.date) -> tuple[bool, bool]:
-        """(is it a working day, is that an estimate)."""
+        """(is it a working day, is that an estimate). A loaded day wins over the official data:
+        it comes from a later notice."""
         official = _official(day)
+        if day in self.overrides:
+            return self.overrides[day], official is None
         if official is not None:
             return official, False
-        if day in self.overrides:
-            return self.overrides[day], True
         if day in _statutory_holidays(day.year):
             return False, True
         return day.weekday() < 5, True
@@ -105,7 +121,8 @@ OFF_WORDS = {"off", "holiday", "休", "休息", "放假", "假", "0", "false", "
 
 def read_override_file(path: Path) -> dict[dt.date, tuple[bool, str]]:
     """Lines `date,working|off[,note]` (CSV, UTF-8 or GB18030; `#` starts a comment):
-    2027-01-01,off,元旦 / 2027-02-20,working,春节调休上班."""
+    2027-01-01,off,元旦 / 2027-02-20,working,春节调休上班. Days of a year the official data
+    covers are taken too: a notice may move days of the year before (see `overruling`)."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -121,9 +138,6 @@ def read_override_file(path: Path) -> dict[dt.date, tuple[bool, str]]:
             day = dt.date.fromisoformat(row[0].strip().replace("/", "-"))
         except ValueError:
             raise OverrideFileError(N_("line {line}: {value} is not a date like 2027-01-01"), line=number, value=row[0].strip()) from None
-        if official_year(day.year):  # the State Council's notice for it is in the data already
-            raise OverrideFileError(N_("line {line}: {year} is in the official calendar already, which the bot follows; load only years it lacks"),
-                                    line=number, year=day.year)
         word = (row[1].strip().lower() if len(row) > 1 else "")
         if word in WORKING_WORDS:
             working = True
@@ -135,3 +149,14 @@ def read_override_file(path: Path) -> dict[dt.date, tuple[bool, str]]:
     if not days:
         raise OverrideFileError(N_("the file lists no days"))
     return days
+
+
+def overruling(days: Mapping[dt.date, tuple[bool, str]]) -> tuple[list[dt.date], list[dt.date]]:
+    """Of loaded days, those of years the official data covers: (the days where they overrule it,
+    the days where they agree with it and change nothing)."""
+    overruled, agreeing = [], []
+    for day in sorted(days):
+        official = _official(day)
+        if official is not None:
+            (agreeing if official == days[day][0] else overruled).append(day)
+    return overruled, agreeing

@@ -9,7 +9,7 @@ import pytest
 
 from bot.settings import DaysRule
 from models.deadlines import DeadlinePolicy
-from scheduler.workdays import OverrideFileError, WorkdayCalendar, official_year, read_override_file
+from scheduler.workdays import OverrideFileError, WorkdayCalendar, official_year, overruling, read_override_file
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -45,9 +45,30 @@ def test_unknown_years_use_overrides_then_statutory_holidays_then_weekdays():
     assert calendar.add_workdays(dt.date(2026, 12, 31), 2) == (dt.date(2027, 1, 6), True)
 
 
-def test_overrides_never_overrule_official_data():
-    calendar = WorkdayCalendar({dt.date(2019, 10, 1): True})
-    assert calendar.is_workday(dt.date(2019, 10, 1)) == (False, False)
+def test_loaded_days_overrule_the_official_data():
+    """A notice may move days of the December before (the 2019 one: 2018-12-29 上班, 2018-12-31
+    放假): the loaded day wins, and is no estimate, its year being known."""
+    official = WorkdayCalendar()
+    assert official.is_workday(dt.date(2026, 12, 26)) == (False, False)  # a Saturday
+    assert official.add_workdays(dt.date(2026, 12, 24), 5) == (dt.date(2026, 12, 31), False)
+    calendar = WorkdayCalendar({dt.date(2026, 12, 26): True, dt.date(2026, 12, 31): False})
+    assert calendar.is_workday(dt.date(2026, 12, 26)) == (True, False)
+    assert calendar.is_workday(dt.date(2026, 12, 31)) == (False, False)
+    assert calendar.add_workdays(dt.date(2026, 12, 24), 5) == (dt.date(2026, 12, 30), False)
+    assert calendar.workdays_between(dt.date(2026, 12, 24), dt.date(2026, 12, 31)) == 5
+
+
+def test_a_deadline_replays_its_assignment_and_extensions():
+    policy = DeadlinePolicy(tz=TZ, handling_by_type={"投诉": 10})
+    assigned = dt.datetime(2026, 12, 28, 10, 0, tzinfo=TZ)
+    first = policy.for_assignment(assigned, "投诉")
+    due, _ = policy.extended(first.due_date, 2)
+    due, _ = policy.extended(due, 3)
+    replayed = policy.replayed(assigned, "投诉", [2, 3])
+    assert (replayed.accept_due, replayed.due_date, replayed.estimated) == (first.accept_due, due, True)
+    assert policy.replayed(assigned, "投诉", []) == first
+    official = policy.replayed(dt.datetime(2026, 3, 2, 10, 0, tzinfo=TZ), None, [3])  # Monday: 03-09, then 3 days
+    assert (official.due_date, official.estimated) == (dt.date(2026, 3, 12), False)
 
 
 def test_workdays_between():
@@ -69,10 +90,22 @@ def test_override_file(tmp_path):
     bad.write_text("2027-01-01,maybe\n", encoding="utf-8")
     with pytest.raises(OverrideFileError):
         read_override_file(bad)
-    bad.write_text("2027-01-01,休息\n2019-10-08,休息\n", encoding="utf-8")  # official data would overrule it: never loaded
-    with pytest.raises(OverrideFileError) as error:
+    bad.write_text("2027-01-01,休息\n2026-12-31,off\n2026-12-35,off\n", encoding="utf-8")
+    with pytest.raises(OverrideFileError) as error:  # a bad line refuses the file, whatever its year
         read_override_file(bad)
-    assert error.value.values == {"line": 2, "year": 2019}
+    assert error.value.values["line"] == 3
+    bad.write_text("\n# nothing\n", encoding="utf-8")
+    with pytest.raises(OverrideFileError):
+        read_override_file(bad)
+
+
+def test_a_notice_may_move_days_of_a_year_the_data_covers(tmp_path):
+    notice = tmp_path / "2027.csv"
+    notice.write_text("2026-12-26,上班,元旦调休\n2026-12-31,休息,元旦\n2026-12-25,上班\n2027-01-01,休息,元旦\n", encoding="utf-8")
+    days = read_override_file(notice)
+    assert days[dt.date(2026, 12, 26)] == (True, "元旦调休") and days[dt.date(2026, 12, 31)] == (False, "元旦") and len(days) == 4
+    # Overruled, and agreeing (changes nothing; stored all the same, so it can undo an earlier load).
+    assert overruling(days) == ([dt.date(2026, 12, 26), dt.date(2026, 12, 31)], [dt.date(2026, 12, 25)])
 
 
 def test_per_type_deadlines():

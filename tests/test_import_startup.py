@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.cli import _open_database, _open_for_import
 from bot.settings import Settings
-from models.holidays import save_overrides
+from models.holidays import store_overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("telegram", "openpyxl", "matplotlib", "pypinyin", "handlers", "bot.app")
@@ -41,7 +41,7 @@ async def test_the_import_verb_opens_the_database_as_the_bot_does(tmp_path):
     services = await _open_database(settings)
     try:
         async with services.db.transaction() as session:
-            await save_overrides(session, {dt.date(2031, 1, 2): (False, "test")}, services.now())
+            await store_overrides(session, {dt.date(2031, 1, 2): (False, "test")}, services.now())
     finally:
         await services.db.dispose()
     opened = []

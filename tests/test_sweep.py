@@ -447,10 +447,11 @@ async def test_a_working_weekend_loaded_meanwhile_by_the_command_line_gets_its_s
     """`python -m bot holidays` runs in a process of its own: the running bot reads the days it
     loaded before deciding whether today is a working day."""
     from models.holidays import save_overrides
+    from models.letters import Origin
 
     at(bot, "2027-02-20")  # a Saturday of a year the official calendar lacks
     assert await scheduled_sweep(bot.services, "schedule") is None
     async with bot.services.db.transaction() as session:  # as the command line stores them
-        await save_overrides(session, {dt.date(2027, 2, 20): (True, "春节调休上班")}, bot.services.now())
+        await save_overrides(session, bot.services.rules, {dt.date(2027, 2, 20): (True, "春节调休上班")}, bot.services.now(), Origin("cli"))
     at(bot, "2027-02-20", "10:00")
     assert await scheduled_sweep(bot.services, "catch-up") is not None
