@@ -87,6 +87,19 @@ async def save_overrides(
     return Loaded(stored, overruled, agreeing, recounted)
 
 
+async def follow_overrides(session: AsyncSession, rules: Rules, now: dt.datetime) -> list[Recounted]:
+    """The stored overrides into `rules`' calendar (another process, `python -m bot holidays`, may
+    have loaded days since); when a day's answer changed, the open letters whose deadlines this
+    process counted on the old days are counted again (the loading process counted those it knew)."""
+    calendar = rules.deadlines.calendar
+    before = WorkdayCalendar(calendar.overrides)
+    calendar.set_overrides(await load_overrides(session))
+    moved = [day for day in set(before.overrides) | set(calendar.overrides) if before.is_workday(day)[0] != calendar.is_workday(day)[0]]
+    if not moved:
+        return []
+    return await recount_deadlines(session, rules.deadlines, Origin("system"), now, moved_days=moved)
+
+
 async def follow_official_calendar(session: AsyncSession, rules: Rules, now: dt.datetime) -> list[Recounted]:
     """At start, under the migration lock, with the stored overrides in `rules`' calendar: when the
     official data covers other years than when deadlines were last counted (a chinesecalendar

@@ -9,7 +9,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.runtime import SERVICES_KEY, Services
 from models.db import until_reachable
-from models.holidays import load_overrides
+from models.holidays import follow_overrides
 from scheduler.sweep import SweepResult, claim_scheduled_run, sweep
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ async def scheduled_sweep(services: Services, trigger: str) -> SweepResult | Non
     today = services.rules.deadlines.local_date(now)
     async with services.db.transaction() as session:
         # Days an admin loaded since (`python -m bot holidays`, another process) decide today too.
-        services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
+        await follow_overrides(session, services.rules, now)
         if not services.rules.deadlines.calendar.is_workday(today)[0]:
             return None
         if not await claim_scheduled_run(session, today, now, trigger):

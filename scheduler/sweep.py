@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.faults import crash_point
-from models.holidays import load_overrides, override_years
+from models.holidays import follow_overrides, override_years
 from models.letters import OPEN_STATUSES, Rules
 from models.outbox import Kind, admin_chat_ids, chats_by_unit, enqueue, leader_chat_ids
 from models.tables import Letter, LetterStatus, Nudge, Outbox, SweepRun
@@ -70,7 +70,7 @@ async def sweep(
     await _take_turns(session)
     deadlines = rules.deadlines
     calendar = deadlines.calendar
-    calendar.set_overrides(await load_overrides(session))  # the CLI may have loaded new ones
+    await follow_overrides(session, rules, now)  # the CLI may have loaded new ones
     today = deadlines.local_date(now)
     next_workday = calendar.next_workday(today)
     result = SweepResult(today)

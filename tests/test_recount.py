@@ -105,18 +105,21 @@ async def test_loading_next_years_notice_counts_estimated_deadlines_again(bot, h
     assert "原为 2027-01-05" in moved.text
     await expect(a1, f"#{extended} 号信件的办理时限改为 2027-01-08", chat=county["group"])
 
-    # The running bot takes the loaded days at its next sweep; a letter assigned then agrees.
-    async with bot.services.db.reading() as session:
-        bot.services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
+    # The running bot still counts on the days it had: a letter it assigns now gets the old
+    # deadline, until its next sweep takes the loaded days and counts that letter again too.
     at(bot, "2026-12-28", "11:00")  # the day the first was assigned
     fresh, _ = await assigned_letter(bot, http, county)
     (fresh_letter,) = await letters(bot, fresh)
-    assert fresh_letter.due_date == dt.date(2027, 1, 6)
+    assert fresh_letter.due_date == dt.date(2027, 1, 5)
 
     at(bot, "2027-01-06")  # the deadline of both: yellow for both, not red for the first
     result = await scheduled_sweep(bot.services, "schedule")
     reasons = {letter_id: reason for items in result.by_unit.values() for letter_id, reason, _ in items}
     assert reasons[plain] == reasons[fresh] == "yellow" and reasons[extended] != "red"
+    (fresh_letter,) = await letters(bot, fresh)
+    assert fresh_letter.due_date == dt.date(2027, 1, 6) and (await last_event(bot, fresh)).action == "deadline_recounted"
+    async with bot.services.db.reading() as session:
+        assert bot.services.rules.deadlines.calendar.overrides == await load_overrides(session)
 
     admin.send(f"/letter {plain}")
     story = await expect(admin, "办理记录")
