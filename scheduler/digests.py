@@ -50,8 +50,9 @@ def _line(letter: Letter, reason: str, overdue: int, services, t: Translator) ->
             "#{id} {title} — due {date}, {days} working day overdue", "#{id} {title} — due {date}, {days} working days overdue",
             overdue, id=letter.id, title=title, date=due, days=overdue,
         )
-    if reason == UNSIGNED:
-        return t("#{id} {title} — please sign for it (due {date})", id=letter.id, title=title, date=due)
+    if reason == UNSIGNED:  # the 签收 limit is what is late or due today; the handling deadline follows
+        sign_by = letter.accept_due.isoformat() if letter.accept_due else "—"
+        return t("#{id} {title} — to be signed for by {sign_by}; due {date}", id=letter.id, title=title, sign_by=sign_by, date=due)
     return t("#{id} {title} — due {date}", id=letter.id, title=title, date=due)
 
 

@@ -141,6 +141,7 @@ async def test_a_letter_is_reminded_on_the_day_it_must_be_signed_for(bot, http, 
     await settle(bot)
     digest = await expect(a1, "未签收")
     assert f"#{letter['id']}" in digest.text and "黄牌" not in digest.text and "红牌" not in digest.text
+    assert "签收期限 2026-12-01，办理期限 2026-12-07" in digest.text
     admin.send("/remind")  # the same day by hand: already said
     assert "没有新的提醒" in (await expect(admin, "提醒")).text
     callback = a1.press(digest, digest.button(f"letter:accept:{letter['id']}"))
