@@ -322,7 +322,8 @@ class Delivery:
                 edits: list[Send | Edit] = []
                 for card in cards:
                     t = await self._translator(session, card.chat_id)
-                    if card.purpose == "admin" and card.chat_id not in admins:  # removed: sees no more of it
+                    # An admin removed since sees no more of it (a group holds an admin's card where one asked for it).
+                    if card.purpose == "admin" and card.chat_id > 0 and card.chat_id not in admins:
                         edits.append(Edit(card.chat_id, card.message_id, t("This card of letter #{id} is no longer kept up to date.", id=letter.id)))
                         continue
                     if card.purpose == "card" and card.chat_id not in current:

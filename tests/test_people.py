@@ -189,3 +189,18 @@ async def test_remove_by_a_number_no_telegram_id_can_be(bot):
     for text in ("99999999999999999999999", "-99999999999999999999999", "²"):
         admin.send(f"/remove {text}")
         assert "没有找到" in (await expect(admin, "没有找到")).text
+
+
+async def test_an_admins_card_in_a_group_keeps_following_the_letter(bot, http):
+    """/assign typed in the admins' own group puts the card there: a group is no removed admin."""
+    admin, a1 = bot.admin, bot.person(2101, "八仙甲")
+    await greet(admin)
+    await join(bot, a1, "八仙镇")
+    office = bot.api.group("信息中心工作群")
+    letter = await post_letter(http)
+    await expect(admin, f"#{letter['id']}")
+    admin.send(f"/assign {letter['id']}", chat=office)
+    card = await expect(admin, f"#{letter['id']}", chat=office)
+    admin.press(card, card.button("八仙镇"))
+    edited = await expect(admin, f"#{letter['id']}", chat=office, kind="edit")
+    assert "不再更新" not in edited.text and "八仙镇" in edited.text, edited.text

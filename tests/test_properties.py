@@ -1207,7 +1207,7 @@ async def test_forged_and_stale_buttons_are_refused_and_change_nothing(bot, http
         ]
 
     anyone = [
-        "", "invite:u:99999", "bind:u:1", "lang:xx", "lang:", "lang:en:1",  # "": no data at all f"reply:letter:{assigned}", f"letter:accept:{assigned}\n",
+        "", "invite:u:99999", "bind:u:1", "lang:xx", "lang:", "lang:en:1", f"reply:letter:{assigned}", f"letter:accept:{assigned}\n",
         f"letter:inv:{new}:dup\n", "lang:en\n", f"letter:assign:{new}:1 ", f"letter:accept:{assigned}:x", "letter:accept:",
         f"letter:assign:{new}:99999",
     ]
