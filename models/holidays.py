@@ -2,23 +2,23 @@
 open letters: their deadlines are counted again.
 
 A deadline counted on days the calendar only estimated (a year the official data did not know) is
-marked 估算. When the calendar learns those days — the admins load the year's notice
-(`save_overrides`), or a chinesecalendar upgrade covers the year (`follow_official_calendar`, at
-start) — the deadlines of open letters that were estimated are counted again from their assignment
-and their approved extensions, as assigning and approving count them, and lose the mark if the
-calendar now knows every day they rest on. Loaded days that move days of a year the official data
-covers (a notice moving days of the December before) recount the open letters whose span they fall
-in, estimated or not. Closed letters keep their figures (their deadline, whether on time).
+marked 估算. When the calendar changes — the admins load a notice (`save_overrides`; a running bot
+takes the days at its next sweep, `follow_overrides`), or a chinesecalendar upgrade covers a year
+(`follow_official_calendar`, at start) — the open letters whose span, from the day of assignment
+to the deadline, holds a day the change affects are counted again (`recount_deadlines`), and lose
+the mark if the calendar now knows every day they rest on. Closed letters keep their figures
+(their deadline, whether on time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import N_
@@ -73,88 +73,105 @@ async def store_overrides(session: AsyncSession, days: dict[dt.date, tuple[bool,
 async def save_overrides(
     session: AsyncSession, rules: Rules, days: dict[dt.date, tuple[bool, str]], now: dt.datetime, origin: Origin,
 ) -> Loaded:
-    """Loads days from a notice and, in the same transaction, counts again the deadlines they may
+    """Loads days from a notice and, in the same transaction, counts again the deadlines they
     change. The calendar in `rules` is left as it was (the caller's transaction may yet fail): it
-    takes the days at the next sweep, or by `set_overrides` after the commit."""
+    takes the days at the next sweep (`follow_overrides`)."""
     before = WorkdayCalendar(await load_overrides(session))
     stored = await store_overrides(session, days, now)
     overruled, agreeing = overruling(days)
     after = WorkdayCalendar(await load_overrides(session))
-    # Days whose answer changed (an agreeing day too, when it replaces an earlier load that overruled).
-    moved = [day for day in days if before.is_workday(day)[0] != after.is_workday(day)[0]]
-    policy = replace(rules.deadlines, calendar=after)
-    recounted = await recount_deadlines(session, policy, origin, now, moved_days=moved)
+    recounted = await recount_deadlines(session, before, replace(rules.deadlines, calendar=after), origin, now, days)
     return Loaded(stored, overruled, agreeing, recounted)
 
 
-async def follow_overrides(session: AsyncSession, rules: Rules, now: dt.datetime) -> list[Recounted]:
-    """The stored overrides into `rules`' calendar (another process, `python -m bot holidays`, may
-    have loaded days since); when a day's answer changed, the open letters whose deadlines this
-    process counted on the old days are counted again (the loading process counted those it knew)."""
+async def follow_overrides(session: AsyncSession, rules: Rules, now: dt.datetime) -> DeadlinePolicy:
+    """The deadlines on the stored days (another process, `python -m bot holidays`, may have loaded
+    some since), for the caller's transaction; the open letters this process counted on its old
+    days are counted again in it. The process's calendar takes the days once the transaction has
+    committed: should it fail, the next try finds the same change, and counts again."""
     calendar = rules.deadlines.calendar
-    before = WorkdayCalendar(calendar.overrides)
-    calendar.set_overrides(await load_overrides(session))
-    moved = [day for day in set(before.overrides) | set(calendar.overrides) if before.is_workday(day)[0] != calendar.is_workday(day)[0]]
-    if not moved:
-        return []
-    return await recount_deadlines(session, rules.deadlines, Origin("system"), now, moved_days=moved)
+    stored = await load_overrides(session)
+    if stored == calendar.overrides:
+        return rules.deadlines
+    policy = replace(rules.deadlines, calendar=WorkdayCalendar(stored))
+    await recount_deadlines(session, calendar, policy, Origin("system"), now, set(stored) | set(calendar.overrides))
+    event.listen(session.sync_session, "after_commit", lambda _session: calendar.set_overrides(stored), once=True)
+    return policy
 
 
 async def follow_official_calendar(session: AsyncSession, rules: Rules, now: dt.datetime) -> list[Recounted]:
     """At start, under the migration lock, with the stored overrides in `rules`' calendar: when the
     official data covers other years than when deadlines were last counted (a chinesecalendar
-    upgrade; or the first start of a version that counts them again), the estimated deadlines of
-    open letters are counted again."""
+    upgrade), the open letters resting on days of those years are counted again. The first start
+    of a version that keeps the record only records it: what was counted before is counted again
+    at the next change."""
     first, last = official_span()
     span = f"{first}-{last}"
     recorded = await session.get(Bookkeeping, OFFICIAL_SPAN_KEY)
-    if recorded is not None and recorded.value == span:
-        return []
-    recounted = await recount_deadlines(session, rules.deadlines, Origin("system"), now)
     if recorded is None:
         session.add(Bookkeeping(key=OFFICIAL_SPAN_KEY, value=span))
-    else:
-        recorded.value = span
-    return recounted
+        return []
+    if recorded.value == span:
+        return []
+    old_first, old_last = (int(year) for year in recorded.value.split("-"))
+    before = WorkdayCalendar(rules.deadlines.calendar.overrides, official_years=(old_first, old_last))
+    years = set(range(first, last + 1)) ^ set(range(old_first, old_last + 1))
+    days = [dt.date(year, 1, 1) + dt.timedelta(days=n) for year in years for n in range((dt.date(year + 1, 1, 1) - dt.date(year, 1, 1)).days)]
+    recorded.value = span
+    return await recount_deadlines(session, before, rules.deadlines, Origin("system"), now, days)
 
 
 async def recount_deadlines(
-    session: AsyncSession, policy: DeadlinePolicy, origin: Origin, now: dt.datetime, *, moved_days: Collection[dt.date] = (),
+    session: AsyncSession, before: WorkdayCalendar, policy: DeadlinePolicy, origin: Origin, now: dt.datetime, days: Collection[dt.date],
 ) -> list[Recounted]:
-    """Counts again, on `policy`'s calendar, the deadlines of the open letters (assigned or signed
-    for: the states whose deadline runs) that are estimated, and of those whose span from the day
-    of assignment to the deadline holds one of `moved_days`. Each is counted from its assignment
-    (by its type) plus the extensions approved since, in order; a letter whose deadlines or mark
-    change gets an event, its cards refreshed and, if its deadline moved, a notice to its unit.
-    The letters are locked first (FOR NO KEY UPDATE: nudges and events may still refer to them),
-    so a letter closed meanwhile is not touched; the tallies follow by the flush listener."""
-    condition = Letter.due_estimated.is_(True)
-    if moved_days:
-        condition = or_(condition, Letter.due_date >= min(moved_days))
-    where = (Letter.status.in_(OPEN_STATUSES), Letter.assigned_at.is_not(None), condition)
+    """The open letters (assigned or signed for: the states whose deadline runs) whose span, from
+    the day of assignment to the deadline, holds one of `days` on which `before` and `policy`'s
+    calendar disagree (working or not, estimated or not), counted again on `policy`'s calendar.
+
+    A letter is counted as assigning and approving count it: from its assignment (by its type),
+    then the extensions approved since, in order; this gives the same on every count, so a letter
+    the loading process or another instance has counted on the new days already stays as it is.
+    When that count on `before` does not give the deadline the letter has (the handling days were
+    set otherwise when it was assigned), it keeps the working days it was given instead.
+
+    A letter whose deadlines or mark change gets an event, its cards refreshed and, if its deadline
+    moved, a notice to its unit. The letters are locked first (FOR NO KEY UPDATE: nudges and events
+    may still refer to them), so one closed meanwhile is not touched; the tallies follow by the
+    flush listener. Closed letters keep their figures."""
+    after = policy.calendar
+    changed = sorted(day for day in days if before.is_workday(day) != after.is_workday(day))
+    if not changed:
+        return []
+    where = (Letter.status.in_(OPEN_STATUSES), Letter.assigned_at.is_not(None), Letter.due_date >= changed[0])
     letters = (await session.scalars(
         select(Letter).where(*where).order_by(Letter.id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )).all()
-    letters = [letter for letter in letters if letter.due_estimated or _spans(policy, letter, moved_days)]
+    letters = [letter for letter in letters if _spans(policy.local_date(letter.assigned_at), letter.due_date, changed)]
     if not letters:
         return []
     approved: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
     rows = await session.execute(
         select(ExtensionRequest.letter_id, ExtensionRequest.decided_at, ExtensionRequest.days)
-        .where(ExtensionRequest.letter_id.in_(select(Letter.id).where(*where)), ExtensionRequest.state == ExtensionState.APPROVED)
+        .where(ExtensionRequest.letter_id.in_([letter.id for letter in letters]), ExtensionRequest.state == ExtensionState.APPROVED)
         .order_by(ExtensionRequest.decided_at, ExtensionRequest.id)
     )
-    for letter_id, decided_at, days in rows.all():
-        approved[letter_id].append((decided_at, days))
+    for letter_id, decided_at, extension_days in rows.all():
+        approved[letter_id].append((decided_at, extension_days))
+    old_policy = replace(policy, calendar=before)
     recounted, chats = [], {}
     for letter in letters:
+        old = Deadlines(letter.accept_due, letter.due_date, letter.due_estimated)
         # Extensions approved before the letter's latest assignment (a reassignment, a 重办) moved a
         # deadline it no longer has.
         since = [days for decided_at, days in approved[letter.id] if decided_at is not None and decided_at >= letter.assigned_at]
         new = policy.replayed(letter.assigned_at, letter.type, since)
-        old = Deadlines(letter.accept_due, letter.due_date, letter.due_estimated)
         if new == old:
             continue
+        counted_before = old_policy.replayed(letter.assigned_at, letter.type, since)
+        if (counted_before.accept_due, counted_before.due_date) != (old.accept_due, old.due_date):
+            new = _same_working_days(policy.local_date(letter.assigned_at), old, before, after)
+            if new == old:
+                continue
         letter.accept_due, letter.due_date, letter.due_estimated = new.accept_due, new.due_date, new.estimated
         letter.updated_at = now
         record_event(
@@ -173,12 +190,19 @@ async def recount_deadlines(
     return recounted
 
 
-def _spans(policy: DeadlinePolicy, letter: Letter, days: Collection[dt.date]) -> bool:
-    """Does a day of `days` fall after the letter's day of assignment, up to its deadline?"""
-    if not days or letter.due_date is None:
-        return False
-    assigned = policy.local_date(letter.assigned_at)
-    return any(assigned < day <= letter.due_date for day in days)
+def _spans(assigned: dt.date, due: dt.date | None, changed: list[dt.date]) -> bool:
+    """Does a day of `changed` (sorted) fall after the day of assignment, up to the deadline?"""
+    position = bisect_right(changed, assigned)
+    return due is not None and position < len(changed) and changed[position] <= due
+
+
+def _same_working_days(assigned: dt.date, old: Deadlines, before: WorkdayCalendar, after: WorkdayCalendar) -> Deadlines:
+    """Each deadline as many working days after the day of assignment on `after` as it was on `before`."""
+    due, due_guessed = after.add_workdays(assigned, before.workdays_between(assigned, old.due_date))
+    accept_due, accept_guessed = (None, False)
+    if old.accept_due is not None:
+        accept_due, accept_guessed = after.add_workdays(assigned, before.workdays_between(assigned, old.accept_due))
+    return Deadlines(accept_due, due, due_guessed or accept_guessed)
 
 
 def _iso(day: dt.date | None) -> str | None:

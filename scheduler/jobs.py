@@ -9,8 +9,9 @@ from telegram.ext import Application, ContextTypes
 
 from bot.runtime import SERVICES_KEY, Services
 from models.db import until_reachable
-from models.holidays import follow_overrides
+from models.holidays import load_overrides
 from scheduler.sweep import SweepResult, claim_scheduled_run, sweep
+from scheduler.workdays import WorkdayCalendar
 
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 3600
@@ -30,9 +31,9 @@ async def scheduled_sweep(services: Services, trigger: str) -> SweepResult | Non
     now = services.now()
     today = services.rules.deadlines.local_date(now)
     async with services.db.transaction() as session:
-        # Days an admin loaded since (`python -m bot holidays`, another process) decide today too.
-        await follow_overrides(session, services.rules, now)
-        if not services.rules.deadlines.calendar.is_workday(today)[0]:
+        # Days an admin loaded since (`python -m bot holidays`, another process) decide today too;
+        # the sweep takes them for the letters, in its turn (see sweep._take_turns).
+        if not WorkdayCalendar(await load_overrides(session)).is_workday(today)[0]:
             return None
         if not await claim_scheduled_run(session, today, now, trigger):
             return None

@@ -68,9 +68,8 @@ async def sweep(
     session: AsyncSession, rules: Rules, now: dt.datetime, *, escalate_after: int, automatic: bool = True
 ) -> SweepResult:
     await _take_turns(session)
-    deadlines = rules.deadlines
+    deadlines = await follow_overrides(session, rules, now)  # the CLI may have loaded days since
     calendar = deadlines.calendar
-    await follow_overrides(session, rules, now)  # the CLI may have loaded new ones
     today = deadlines.local_date(now)
     next_workday = calendar.next_workday(today)
     result = SweepResult(today)

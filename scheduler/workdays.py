@@ -53,7 +53,10 @@ def official_answer(day: dt.date) -> bool | None:
 
 
 class WorkdayCalendar:
-    def __init__(self, overrides: Mapping[dt.date, bool] | None = None):
+    def __init__(self, overrides: Mapping[dt.date, bool] | None = None, official_years: tuple[int, int] | None = None):
+        """`official_years`: the years the official data is taken for (default: every year it
+        covers); the calendar as it stood before a chinesecalendar upgrade."""
+        self.official_years = official_years
         self._sums: dict[tuple[dt.date, int], tuple[dt.date, bool]] = {}
         self._spans: dict[tuple[dt.date, dt.date], int] = {}
         self.overrides: dict[dt.date, bool] = {}
@@ -67,7 +70,8 @@ class WorkdayCalendar:
     def is_workday(self, day: dt.date) -> tuple[bool, bool]:
         """(is it a working day, is that an estimate). A loaded day wins over the official data:
         it comes from a later notice."""
-        official = _official(day)
+        known = self.official_years is None or self.official_years[0] <= day.year <= self.official_years[1]
+        official = _official(day) if known else None
         if day in self.overrides:
             return self.overrides[day], official is None
         if official is not None:

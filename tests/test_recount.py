@@ -4,6 +4,7 @@ data covers; or a chinesecalendar upgrade covers a year deadlines were estimated
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.runtime import prepare_database
 from models import tallies
-from models.holidays import load_overrides, save_overrides
+from models.holidays import follow_overrides, load_overrides, save_overrides, store_overrides
 from models.letters import Origin
 from models.tables import Letter, LetterEvent
 from scheduler import workdays
@@ -223,3 +224,68 @@ async def test_a_line_that_agrees_with_the_data_undoes_an_earlier_load(bot, http
     ]
     (earlier,) = await letters(bot, earlier_id)
     assert earlier.due_date == dt.date(2026, 12, 29)
+
+
+async def test_a_failed_sweep_leaves_the_change_for_the_next_try(bot, http, county):
+    """The running bot takes loaded days in its sweep's transaction; if that fails, its calendar
+    stays as it was, so the next try finds the change again and counts the letters again."""
+    services = bot.services
+    at(bot, "2026-12-28", "10:00")
+    async with services.db.transaction() as session:  # `python -m bot holidays`, another process
+        await save_overrides(session, services.rules, NOTICE_2027, services.now(), Origin("cli"))
+    at(bot, "2026-12-29", "10:00")
+    letter_id, _ = await assigned_letter(bot, http, county)  # counted on this process's old days
+    assert (await letters(bot, letter_id))[0].due_date == dt.date(2027, 1, 6)  # 01-04 still a working day here
+    with pytest.raises(RuntimeError):
+        async with services.db.transaction() as session:
+            await follow_overrides(session, services.rules, services.now())
+            raise RuntimeError("the rest of the sweep fails")
+    assert services.rules.deadlines.calendar.overrides == {}
+    async with services.db.transaction() as session:
+        policy = await follow_overrides(session, services.rules, services.now())
+        assert policy.calendar.is_workday(dt.date(2027, 1, 4)) == (False, True)
+    assert (await letters(bot, letter_id))[0].due_date == dt.date(2027, 1, 7)
+    assert dt.date(2027, 1, 4) in services.rules.deadlines.calendar.overrides  # taken once committed
+
+
+async def test_two_instances_behind_a_load_sweep_in_turn(bot, http, county, database_url):
+    """The scheduled sweep of one instance and /remind on another, both behind a holidays load:
+    no deadlock, each letter counted again once."""
+    from dataclasses import replace
+
+    from scheduler.sweep import sweep
+    from scheduler.workdays import WorkdayCalendar
+
+    at(bot, "2026-12-28", "10:00")
+    letter_id, _ = await assigned_letter(bot, http, county)
+    services = bot.services
+    async with services.db.transaction() as session:
+        await store_overrides(session, NOTICE_2027, services.now())  # loaded, nothing counted yet
+    other = replace(services.rules, deadlines=replace(services.rules.deadlines, calendar=WorkdayCalendar({})))
+    at(bot, "2026-12-29", "09:00")
+
+    async def remind_on_the_other() -> None:
+        async with services.db.transaction() as session:
+            await sweep(session, other, services.now(), escalate_after=3, automatic=False)
+
+    results = await asyncio.gather(scheduled_sweep(services, "schedule"), remind_on_the_other(), return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    async with services.db.reading() as session:
+        recounts = await session.scalar(select(func.count()).select_from(LetterEvent).where(
+            LetterEvent.letter_id == letter_id, LetterEvent.action == "deadline_recounted"))
+    assert recounts == 1 and (await letters(bot, letter_id))[0].due_date == dt.date(2027, 1, 6)
+    assert services.rules.deadlines.calendar.overrides == other.deadlines.calendar.overrides == {d: w for d, (w, _) in NOTICE_2027.items()}
+
+
+async def test_a_load_moves_only_the_letters_it_touches_and_keeps_their_working_days(bot, http, county):
+    """HANDLING_DAYS changed since the letters were assigned: a notice day far from a letter leaves
+    it alone, and one inside its span moves it by that day, keeping the days it was given."""
+    from dataclasses import replace
+
+    at(bot, "2026-12-28", "10:00")
+    letter_id, _ = await assigned_letter(bot, http, county)  # 5 working days: 2027-01-05, estimated
+    rules = replace(bot.services.rules, deadlines=replace(bot.services.rules.deadlines, handling_days=10))
+    for days, due in (({dt.date(2027, 10, 8): (True, "国庆调休上班")}, dt.date(2027, 1, 5)), (NOTICE_2027, dt.date(2027, 1, 6))):
+        async with bot.services.db.transaction() as session:
+            await save_overrides(session, rules, days, bot.services.now(), Origin("cli"))
+        assert (await letters(bot, letter_id))[0].due_date == due
