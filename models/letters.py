@@ -210,13 +210,17 @@ async def assign(
         raise LetterError(N_("{unit} takes no letters on {date}."), unit=unit.name, date=day.isoformat())
     previous = letter.status
     deadlines = rules.deadlines.for_assignment(now, letter.type)
+    if unit.id != letter.unit_id:
+        # Another unit starts afresh: its two extensions, and none of an earlier round's figures (a
+        # 重办 carries them for the unit that handled it). Back to the same unit, they still count.
+        letter.extensions = 0
+        letter.handling_workdays = letter.closed_on_time = None
     letter.status = LetterStatus.ASSIGNED
     letter.unit_id = unit.id
     letter.assigned_at = now
     letter.accepted_at = None
     letter.accept_due, letter.due_date, letter.due_estimated = deadlines.accept_due, deadlines.due_date, deadlines.estimated
     letter.return_reason = None
-    letter.extensions = 0
     letter.updated_at = now
     record_event(session, letter, origin, "assigned", now, previous, unit=unit.name, due=letter.due_date.isoformat())
     await lapse_requests(session, letter.id, now)

@@ -553,3 +553,17 @@ async def test_a_reopened_letter_keeps_the_extensions_it_had(bot, http, county):
     await expect(admin, "退回原单位重办")
     a1.send(f"/extend {letter_id} 3 还需要时间")  # a letter is extended at most twice
     await expect(a1, "已延期 2 次，不能")
+    # Returned and assigned to the same unit again, it still counts them; another unit starts afresh.
+    for unit, extensions, carried in (("八仙镇", 2, True), ("长安镇", 0, False)):
+        a1.send(f"/return {letter_id} 请重新交办")
+        await expect(a1, "已退回", kind="message")
+        admin.send(f"/assign {letter_id} {unit}")
+        await expect(admin, f"已交办{unit}")
+        if unit == "八仙镇":
+            await expect(a1, f"交办八仙镇的 #{letter_id}", kind="message")
+        async with bot.services.db.reading() as session:
+            letter = await session.get(Letter, letter_id)
+        assert (letter.extensions, letter.handling_workdays is not None) == (extensions, carried), unit
+        if unit == "八仙镇":
+            a1.send(f"/extend {letter_id} 1 还要核实")
+            await expect(a1, "已延期 2 次，不能")
