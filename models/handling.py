@@ -22,7 +22,7 @@ from models.letters import (
     record_event,
     unit_name,
 )
-from models.outbox import Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
+from models.outbox import ADMINS, UNIT, Kind, admin_chat_ids, enqueue, enqueue_notice, enqueue_refresh, unit_chat_ids
 from models.permissions import Action, Actor, can
 from models.tables import ExtensionRequest, ExtensionState, Letter, LetterStatus, Member, Role, Unit
 
@@ -126,7 +126,7 @@ async def close(session: AsyncSession, rules: Rules, letter_id: int, reply: str,
     closer = await person_name(session, origin.actor_id) or origin.kind
     unit = await unit_name(session, letter.unit_id)
     enqueue_notice(
-        session, [a for a in await admin_chat_ids(session, rules.admin_ids) if a != origin.actor_id],
+        session, [a for a in await admin_chat_ids(session, rules.admin_ids) if a != origin.actor_id], ADMINS,
         N_("✅ Letter #{id} “{title}” was closed by {name} ({unit})."), letter.id,
         id=letter.id, title=rules.privacy.text(letter.title, names=(letter.sender_name,))[:60], name=closer, unit=unit,
     )
@@ -222,7 +222,7 @@ async def decide_extension(
     else:
         record_event(session, letter, origin, "extension_refused", now, letter.status, days=request.days)
         message = N_("The extension of letter #{id} was refused; the deadline stays {date}.")
-    enqueue_notice(session, await unit_chat_ids(session, letter.unit_id), message, letter.id, id=letter.id, date=letter.due_date)
+    enqueue_notice(session, await unit_chat_ids(session, letter.unit_id), UNIT, message, letter.id, id=letter.id, date=letter.due_date)
     enqueue_refresh(session, letter.id)
     return request, letter
 
@@ -252,7 +252,7 @@ async def reopen(session: AsyncSession, rules: Rules, letter_id: int, reason: st
     letter.updated_at = now
     enqueue_refresh(session, letter.id)
     units = await unit_chat_ids(session, letter.unit_id)
-    enqueue_notice(session, units, N_("🔁 Letter #{id} was sent back for handling again: {reason}"), letter.id, id=letter.id,
+    enqueue_notice(session, units, UNIT, N_("🔁 Letter #{id} was sent back for handling again: {reason}"), letter.id, id=letter.id,
                    reason=rules.privacy.text(reason, names=(letter.sender_name,))[:500])
     enqueue(session, units, Kind.LETTER_CARD, letter_id=letter.id)
     return letter

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from locales import N_
 from models.deadlines import DeadlinePolicy, Deadlines
 from models.letters import OPEN_STATUSES, Origin, Rules, record_event
-from models.outbox import Kind, enqueue, enqueue_refresh, to_json, unit_chat_ids
+from models.outbox import UNIT, Kind, enqueue, enqueue_refresh, to_json, unit_chat_ids
 from models.tables import Bookkeeping, CalendarOverride, ExtensionRequest, ExtensionState, Letter
 from scheduler.workdays import WorkdayCalendar, official_answer, official_span, overruling
 
@@ -181,7 +181,7 @@ async def recount_deadlines(
         )
         enqueue_refresh(session, letter.id)
         if new.due_date != old.due_date and letter.unit_id is not None:
-            payload = {"message": MOVED_NOTICE, "values": {"id": letter.id, "date": to_json(new.due_date), "old": to_json(old.due_date)}}
+            payload = {"message": MOVED_NOTICE, "values": {"id": letter.id, "date": to_json(new.due_date), "old": to_json(old.due_date)}, "for": UNIT}
             if letter.unit_id not in chats:
                 chats[letter.unit_id] = await unit_chat_ids(session, letter.unit_id)
             enqueue(session, chats[letter.unit_id], Kind.NOTICE, letter_id=letter.id, payload=payload, automatic=True)

@@ -47,9 +47,12 @@ def enqueue(
         ))
 
 
-def enqueue_notice(session: AsyncSession, chat_ids: Iterable[int], message: str, letter_id: int | None = None, **values: Any) -> None:
-    """A short message rendered in each reader's language: `message` is a msgid."""
-    payload = {"message": message, "values": {k: to_json(v) for k, v in values.items()}}
+def enqueue_notice(
+    session: AsyncSession, chat_ids: Iterable[int], readers: str, message: str, letter_id: int | None = None, **values: Any,
+) -> None:
+    """A short message rendered in each reader's language: `message` is a msgid. `readers`: UNIT
+    (the letter's unit, as it is when the notice goes out), ADMINS, or MEMBERS (anyone in a role)."""
+    payload = {"message": message, "values": {k: to_json(v) for k, v in values.items()}, "for": readers}
     enqueue(session, chat_ids, Kind.NOTICE, letter_id=letter_id, payload=payload)
 
 
@@ -108,30 +111,31 @@ async def unit_chat_ids(session: AsyncSession, unit_id: int) -> list[int]:
 
 # Who each kind of message is for. Checked again when it is sent: a card held for working hours,
 # or behind a backlog, must not reach someone removed, moved to another unit or unbound meanwhile.
-_UNIT, _ADMINS, _BOSSES, _LEADERS, _SERVED = "unit", "admins", "bosses", "leaders", "served"
+UNIT, ADMINS, MEMBERS, _BOSSES, _LEADERS = "unit", "admins", "members", "bosses", "leaders"
 AUDIENCES = {
-    Kind.LETTER_CARD: _UNIT, Kind.DIGEST: _UNIT,
-    Kind.ADMIN_CARD: _ADMINS, Kind.EXTENSION_REQUEST: _ADMINS, Kind.IMPORT_SUMMARY: _ADMINS,
-    Kind.UNREACHABLE: _ADMINS, Kind.CALENDAR_REMINDER: _ADMINS,
+    Kind.LETTER_CARD: UNIT, Kind.DIGEST: UNIT,
+    Kind.ADMIN_CARD: ADMINS, Kind.EXTENSION_REQUEST: ADMINS, Kind.IMPORT_SUMMARY: ADMINS,
+    Kind.UNREACHABLE: ADMINS, Kind.CALENDAR_REMINDER: ADMINS,
     Kind.ESCALATION: _BOSSES, Kind.RANKING: _LEADERS,
-    Kind.NOTICE: _SERVED,  # the unit's or the admins' news: for anyone still in a role, or a bound group
+    Kind.NOTICE: MEMBERS,  # its payload says whose news it is ("for"); queued before it did: anyone in a role
 }
 
 
-async def still_addressed(session: AsyncSession, kind: str, chat_id: int, unit_id: int | None, bootstrap_ids: frozenset[int]) -> bool:
-    """Whether `chat_id` is still among those a message of `kind` is for. `unit_id`: the unit a
-    unit's message is about (a card's letter's unit now, a digest's unit)."""
-    audience = AUDIENCES.get(kind)
+async def still_addressed(session: AsyncSession, row: Outbox, unit_id: int | None, bootstrap_ids: frozenset[int]) -> bool:
+    """Whether the row's chat is still among those its message is for. `unit_id`: the unit a
+    unit's message is about (a card's or a notice's letter's unit now, a digest's unit)."""
+    chat_id = row.chat_id
+    audience = row.payload.get("for", AUDIENCES.get(row.kind)) if row.kind == Kind.NOTICE else AUDIENCES.get(row.kind)
     if audience is None:
         return True  # a kind with no reader of its own (the cards' refresh checks each card itself)
-    if audience == _UNIT:
+    if audience == UNIT:
         return unit_id is not None and chat_id in await unit_chat_ids(session, unit_id)
     if chat_id < 0:  # a group hears only its unit's news
-        return audience == _SERVED and await session.get(UnitChat, chat_id) is not None
+        return audience == MEMBERS and await session.get(UnitChat, chat_id) is not None
     role = await session.scalar(select(Member.role).where(Member.telegram_id == chat_id))
     roles = {Role(role)} if role else set()
     if chat_id in bootstrap_ids:
         roles.add(Role.ADMIN)
-    allowed = {_ADMINS: {Role.ADMIN}, _BOSSES: {Role.ADMIN, Role.LEADER}, _LEADERS: {Role.LEADER}}.get(audience, set(Role))
+    allowed = {ADMINS: {Role.ADMIN}, _BOSSES: {Role.ADMIN, Role.LEADER}, _LEADERS: {Role.LEADER}}.get(audience, set(Role))
     return bool(roles & allowed)
 

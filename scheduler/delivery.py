@@ -338,7 +338,7 @@ class Delivery:
                     edits.append(Edit(card.chat_id, card.message_id, text, keyboard))
                 return edits
             unit_id = row.payload.get("unit") if row.kind == Kind.DIGEST else letter.unit_id if letter else None
-            if not await still_addressed(session, row.kind, row.chat_id, unit_id, services.rules.admin_ids):
+            if not await still_addressed(session, row, unit_id, services.rules.admin_ids):
                 raise NoLongerAddressed
             t = await self._translator(session, row.chat_id)
             if row.kind in (Kind.ADMIN_CARD, Kind.LETTER_CARD):

@@ -21,7 +21,7 @@ from models import tallies
 from models.db import Database
 from models.faults import CRASH_ENV
 from models.letters import Origin, assign
-from models.outbox import enqueue_notice
+from models.outbox import ADMINS, MEMBERS, enqueue_notice
 from models.tables import InboxUpdate, Letter, LetterEvent, Member, Nudge, Outbox, Unit
 from tests.conftest import ADMIN_ID, Clock, make_settings, write_letters_csv
 
@@ -118,7 +118,7 @@ async def test_killed_after_telegram_took_a_message_it_is_sent_again_never_lost(
     liaison, _, _ = await a_card_for_the_liaison(stand_in, database_url)
     db = Database(database_url)
     async with db.transaction() as session:
-        enqueue_notice(session, [LIAISON], "Letter #{id} is closed. Thank you.", id=4242)
+        enqueue_notice(session, [LIAISON], MEMBERS, "Letter #{id} is closed. Thank you.", id=4242)
     crashing = await start_bot(stand_in, database_url, "delivery:sent")
     assert await asyncio.wait_for(crashing.wait(), 60) == -signal.SIGKILL
     first = await liaison.receive(timeout=10)
@@ -218,7 +218,7 @@ async def test_a_stop_while_messages_go_out_sends_none_twice_and_holds_none_back
         services = services_of(first)
         async with services.db.transaction() as session:
             for number in (1, 2, 3):
-                enqueue_notice(session, [ADMIN_ID], "停机测试 {n}", n=number)
+                enqueue_notice(session, [ADMIN_ID], ADMINS, "停机测试 {n}", n=number)
         services.notify()
         await asyncio.wait_for(taken.wait(), 10)
     second = build_application(settings, clock=Clock())

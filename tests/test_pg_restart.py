@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from bot.telegram_stand_in import SentMessage, TelegramStandIn
 from models import tallies
 from models.db import Database
-from models.outbox import enqueue_notice
+from models.outbox import MEMBERS, enqueue_notice
 from models.tables import InboxUpdate, Letter, LetterEvent, Outbox
 from tests.conftest import ADMIN_ID, greet
 from tests.test_crashes import LIAISON, a_card_for_the_liaison, bot_environment
@@ -259,7 +259,7 @@ ERROR = "抱歉，系统出错了"
 
 async def queue_notice(db: Database, number: int) -> None:
     async with db.transaction() as session:
-        enqueue_notice(session, [LIAISON], "Letter #{id} is closed. Thank you.", id=number)
+        enqueue_notice(session, [LIAISON], MEMBERS, "Letter #{id} is closed. Thank you.", id=number)
 
 
 async def all_handled(db: Database, telegram: Telegram) -> bool:

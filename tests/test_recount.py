@@ -289,3 +289,24 @@ async def test_a_load_moves_only_the_letters_it_touches_and_keeps_their_working_
         async with bot.services.db.transaction() as session:
             await save_overrides(session, rules, days, bot.services.now(), Origin("cli"))
         assert (await letters(bot, letter_id))[0].due_date == due
+
+
+async def test_a_unit_notice_held_overnight_misses_a_liaison_moved_meanwhile(bot, http, county):
+    from models.outbox import Kind
+    from tests.test_people import _outbox_settled
+
+    a1, a2 = county["a1"], county["a2"]
+    at(bot, "2026-12-28", "10:00")
+    letter_id, _ = await assigned_letter(bot, http, county)
+    at(bot, "2026-12-28", "21:00")  # quiet hours: the recount's notices wait for the morning
+    async with bot.services.db.transaction() as session:
+        await save_overrides(session, bot.services.rules, NOTICE_2027, bot.services.now(), Origin("cli"))
+    await settle(bot)  # the cards' refresh goes out at once; the notices wait
+    bot.api.pending(a1.id)
+    bot.api.pending(bot.admin.id)
+    await join(bot, a1, "长安镇")  # that evening a1 moves to 长安镇
+    at(bot, "2026-12-29", "09:00")
+    bot.services.notify()
+    await expect(a2, f"#{letter_id} 号信件的办理时限改为 2027-01-06")  # 八仙镇 hears of it
+    assert await _outbox_settled(bot, a1.id, Kind.NOTICE) == [("failed", "no longer addressed")]
+    assert not [m.text for m in bot.api.pending(a1.id) if f"#{letter_id}" in m.text]

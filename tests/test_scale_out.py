@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from telegram.ext import TypeHandler
 
 from bot.app import build_application, running, services_of
-from models.outbox import Kind, enqueue_notice
+from models.outbox import MEMBERS, Kind, enqueue_notice
 from models.tables import Member, Outbox, SweepRun
 from scheduler.delivery import LEASE
 from scheduler.jobs import scheduled_sweep
@@ -97,7 +97,7 @@ async def test_two_instances_share_one_database(stand_in, database_url):
             session.add_all(Member(telegram_id=person.id, full_name=f"领导{n}", role="leader") for n, person in enumerate(people))
             for person in people:
                 for n in range(3):
-                    enqueue_notice(session, [person.id], "Letter #{id} is closed. Thank you.", id=n + 1)
+                    enqueue_notice(session, [person.id], MEMBERS, "Letter #{id} is closed. Thank you.", id=n + 1)
         for s in services:
             s.notify()
 
@@ -114,7 +114,7 @@ async def test_two_instances_share_one_database(stand_in, database_url):
         # A row another instance is sending (its lease runs) is left alone; once the lease has run
         # out (that instance died), it is sent.
         async with services[0].db.transaction() as session:
-            enqueue_notice(session, [people[0].id], "Letter #{id} is closed. Thank you.", id=77)
+            enqueue_notice(session, [people[0].id], MEMBERS, "Letter #{id} is closed. Thank you.", id=77)
             held = (await session.scalars(select(Outbox).where(Outbox.state == "pending"))).one()
             held.state, held.not_before = "sending", clock.now + LEASE
         for s in services:
