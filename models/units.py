@@ -60,9 +60,14 @@ def _load_yaml(path: Path) -> object:
     except UnicodeDecodeError:
         raise UnitsFileError(N_("{path}: not UTF-8 text"), path=path) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark, opened = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
         if mark is None:
             raise UnitsFileError(N_("{path}: not valid YAML"), path=path) from None
+        if opened is not None and (opened.line, opened.column) != (mark.line, mark.column):  # an unclosed [ or {, say
+            raise UnitsFileError(
+                N_("{path}: not valid YAML at line {line}, column {column}, in what begins at line {start_line}, column {start_column}"),
+                path=path, line=mark.line + 1, column=mark.column + 1, start_line=opened.line + 1, start_column=opened.column + 1,
+            ) from None
         raise UnitsFileError(N_("{path}: not valid YAML at line {line}, column {column}"), path=path, line=mark.line + 1, column=mark.column + 1) from None
     except ValueError:  # a value YAML parses but cannot build, as the date 2020-13-01
         raise UnitsFileError(N_("{path}: a value that cannot be read, such as a date that does not exist"), path=path) from None

@@ -143,7 +143,8 @@ def test_settings_errors_follow_language_in_dotenv(monkeypatch, tmp_path, capsys
         ("towns:\n  - {name: 甲镇, kind: moon}\n", "units.yaml：towns 第 1 项的 kind：只能是以下之一：town, department"),
         ("towns:\n  - {name: 甲镇, colour: red}\n", "units.yaml：towns 第 1 项的 colour：不是此文件能用的字段"),
         ("towns:\n  - {name: ''}\n", "units.yaml：towns 第 1 项的 name：不能为空"),
-        ("towns:\n  - {name: 甲镇\n", "units.yaml：第 3 行第 1 列不是有效的 YAML"),
+        ("towns:\n  - {name: 甲镇\n", "units.yaml：第 3 行第 1 列不是有效的 YAML（出错的部分从第 2 行第 5 列开始）"),  # the { left open
+        ("towns:\n  - name: 甲镇\n  kind: town\n", "units.yaml：第 3 行第 3 列不是有效的 YAML（出错的部分从第 2 行第 3 列开始）"),
         ("towns:\n  - {name: 甲镇, valid_to: 2020-13-01}\n", "units.yaml：有无法读取的值，例如不存在的日期"),
         ("- 甲镇\n", "units.yaml：应包含 towns、departments 或 units 列表"),
         ("towns: []\n", "units.yaml：没有任何单位"),
