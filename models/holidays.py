@@ -26,7 +26,7 @@ from models.deadlines import DeadlinePolicy, Deadlines
 from models.letters import OPEN_STATUSES, Origin, Rules, record_event
 from models.outbox import UNIT, Kind, enqueue, enqueue_refresh, to_json, unit_chat_ids
 from models.tables import Bookkeeping, CalendarOverride, ExtensionRequest, ExtensionState, Letter
-from scheduler.workdays import WorkdayCalendar, official_answer, official_span, overruling
+from scheduler.workdays import WorkdayCalendar, official_span, overruling
 
 OFFICIAL_SPAN_KEY = "calendar_official_span"  # bookkeeping: the official years the deadlines were last counted on
 RECOUNTED = "deadline_recounted"  # the event
@@ -220,4 +220,5 @@ async def override_years(session: AsyncSession) -> dict[int, int]:
 async def overruled_overrides(session: AsyncSession) -> list[tuple[dt.date, bool]]:
     """The stored days that overrule the official data (day, working), in order."""
     stored = await load_overrides(session)
-    return [(day, working) for day, working in sorted(stored.items()) if official_answer(day) not in (None, working)]
+    overruled, _ = overruling({day: (working, "") for day, working in stored.items()})
+    return [(day, stored[day]) for day in overruled]

@@ -250,9 +250,8 @@ async def redeem_invitation(
 
 
 async def _administers(session: AsyncSession, telegram_id: int, admin_ids: frozenset[int]) -> bool:
-    if telegram_id in admin_ids:
-        return True
-    return await session.scalar(select(Member.role).where(Member.telegram_id == telegram_id)) == Role.ADMIN
+    stored = await session.scalar(select(Member.role).where(Member.telegram_id == telegram_id))
+    return effective_role(telegram_id, stored, admin_ids) is Role.ADMIN
 
 
 async def bind_chat(session: AsyncSession, chat_id: int, title: str, unit_id: int, bound_by: int, now: dt.datetime) -> None:

@@ -47,11 +47,6 @@ def official_span() -> tuple[int, int]:
     return years[0], years[-1]
 
 
-def official_answer(day: dt.date) -> bool | None:
-    """Is the day a working day by the official data alone (None: a year it does not know)?"""
-    return _official(day)
-
-
 class WorkdayCalendar:
     def __init__(self, overrides: Mapping[dt.date, bool] | None = None, official_years: tuple[int, int] | None = None):
         """`official_years`: the years the official data is taken for (default: every year it
