@@ -48,11 +48,20 @@ def _parameter_errors(request: web.Request, t: Translator, known: tuple[str, ...
     errors: dict[str, str] = {}
     for name in request.query:
         key = name[:50]
+        if name.startswith("_") and name not in known:
+            continue  # a cache-buster (`_=1764300000`), by the usual convention: it changes nothing
         if name not in known:
             errors[key] = t("is not a parameter here (known: {names})", names=", ".join(known)) if known else t("is not a parameter here")
         elif len(request.query.getall(name)) > 1:
             errors[key] = t("is given more than once")
     return errors
+
+
+def _misplaced_fields(request: web.Request, reason: str) -> dict[str, str]:
+    """A letter's fields given in the query of a route that reads none there: named, since taken
+    as absent they would change what happens (`POST ?unit=八仙镇` would leave the letter unassigned,
+    `GET /api/letters/12?external_id=…` answer with letter 12)."""
+    return {name[:50]: reason for name in request.query if name in LETTER_FIELDS}
 
 
 @web.middleware
@@ -122,7 +131,7 @@ async def post_letter(request: web.Request) -> web.Response:
     # The letter comes in the body. A query (a cache-buster, a source tag) is passed over, as unknown
     # keys of the body are, so a website never loses a letter to it; but a letter's field given
     # there is named: read as absent, `?unit=八仙镇` would leave the letter unassigned.
-    errors = {name[:50]: t("belongs in the JSON body, not in the query") for name in request.query if name in LETTER_FIELDS}
+    errors = _misplaced_fields(request, t("belongs in the JSON body, not in the query"))
     try:
         payload = json.loads(body, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to read
@@ -155,7 +164,7 @@ async def get_letter_by_id(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     t = Translator(services.settings.language)
     raw_id = request.match_info["letter_id"]
-    errors: dict[str, str] = {}  # a query changes nothing here (see post_letter)
+    errors = _misplaced_fields(request, t("is not a parameter here"))  # any other query changes nothing (see post_letter)
     if not (raw_id.isascii() and raw_id.isdigit()):  # not str.isdigit alone: "²" is a digit int() refuses
         errors["id"] = t("must be a letter number, digits only; find a letter by the website's number with ?external_id=")
     if errors:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from sqlalchemy import event, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import N_
@@ -85,32 +85,51 @@ async def save_overrides(
 
 
 async def follow_overrides(session: AsyncSession, rules: Rules, now: dt.datetime) -> DeadlinePolicy:
-    """The deadlines on the stored days (another process, `python -m bot holidays`, may have loaded
-    some since), for the caller's transaction; the open letters this process counted on its old
-    days are counted again in it. The process's calendar takes the days once the transaction has
-    committed: should it fail, the next try finds the same change, and counts again."""
+    """The stored days into the process's calendar (another process, `python -m bot holidays`, may
+    have loaded some since), and the open letters this process counted on its old days counted
+    again in the caller's transaction. Returns the deadlines to count with."""
     calendar = rules.deadlines.calendar
     stored = await load_overrides(session)
     if stored == calendar.overrides:
         return rules.deadlines
-    policy = replace(rules.deadlines, calendar=WorkdayCalendar(stored))
-    await recount_deadlines(session, calendar, policy, Origin("system"), now, set(stored) | set(calendar.overrides))
-    event.listen(session.sync_session, "after_commit", lambda _session: calendar.set_overrides(stored), once=True)
-    return policy
+    before = WorkdayCalendar(calendar.overrides)
+    # At once, so what this process assigns meanwhile is counted on the new days too; put back if
+    # the transaction fails, so the next try finds the change again (and passes over what was
+    # counted on the new days meanwhile: a count gives the same every time).
+    calendar.set_overrides(stored)
+    _unless_committed(session, lambda: calendar.set_overrides(before.overrides))
+    await recount_deadlines(session, before, rules.deadlines, Origin("system"), now, set(stored) | set(before.overrides))
+    return rules.deadlines
+
+
+def _unless_committed(session: AsyncSession, undo) -> None:
+    """`undo()` if the session's transaction rolls back, not after it has committed."""
+    committed = False
+
+    def on_commit(_session) -> None:
+        nonlocal committed
+        committed = True
+
+    def on_rollback(_session) -> None:
+        if not committed:
+            undo()
+
+    event.listen(session.sync_session, "after_commit", on_commit, once=True)
+    event.listen(session.sync_session, "after_rollback", on_rollback, once=True)
 
 
 async def follow_official_calendar(session: AsyncSession, rules: Rules, now: dt.datetime) -> list[Recounted]:
     """At start, under the migration lock, with the stored overrides in `rules`' calendar: when the
     official data covers other years than when deadlines were last counted (a chinesecalendar
-    upgrade), the open letters resting on days of those years are counted again. The first start
-    of a version that keeps the record only records it: what was counted before is counted again
-    at the next change."""
+    upgrade), the open letters resting on days of those years are counted again; at the first
+    start of a version that keeps the record, the estimated ones."""
     first, last = official_span()
     span = f"{first}-{last}"
     recorded = await session.get(Bookkeeping, OFFICIAL_SPAN_KEY)
-    if recorded is None:
+    if recorded is None:  # counted by a version that kept no record: the estimated ones, again
         session.add(Bookkeeping(key=OFFICIAL_SPAN_KEY, value=span))
-        return []
+        calendar = rules.deadlines.calendar
+        return await recount_deadlines(session, calendar, rules.deadlines, Origin("system"), now, (), estimated=True)
     if recorded.value == span:
         return []
     old_first, old_last = (int(year) for year in recorded.value.split("-"))
@@ -123,16 +142,16 @@ async def follow_official_calendar(session: AsyncSession, rules: Rules, now: dt.
 
 async def recount_deadlines(
     session: AsyncSession, before: WorkdayCalendar, policy: DeadlinePolicy, origin: Origin, now: dt.datetime, days: Collection[dt.date],
+    *, estimated: bool = False,
 ) -> list[Recounted]:
     """The open letters (assigned or signed for: the states whose deadline runs) whose span, from
     the day of assignment to the deadline, holds one of `days` on which `before` and `policy`'s
     calendar disagree (working or not, estimated or not), counted again on `policy`'s calendar.
 
-    A letter is counted as assigning and approving count it: from its assignment (by its type),
-    then the extensions approved since, in order; this gives the same on every count, so a letter
-    the loading process or another instance has counted on the new days already stays as it is.
-    When that count on `before` does not give the deadline the letter has (the handling days were
-    set otherwise when it was assigned), it keeps the working days it was given instead.
+    A letter is counted as assigning and approving count it: from its assignment (by its type, with
+    the handling days in force), then the extensions approved since, in order. That gives the same
+    on every count, so a letter the loading process or another instance has counted on the new days
+    already stays as it is. With `estimated`, every open letter marked 估算 is counted too.
 
     A letter whose deadlines or mark change gets an event, its cards refreshed and, if its deadline
     moved, a notice to its unit. The letters are locked first (FOR NO KEY UPDATE: nudges and events
@@ -140,13 +159,19 @@ async def recount_deadlines(
     flush listener. Closed letters keep their figures."""
     after = policy.calendar
     changed = sorted(day for day in days if before.is_workday(day) != after.is_workday(day))
-    if not changed:
+    if not changed and not estimated:
         return []
-    where = (Letter.status.in_(OPEN_STATUSES), Letter.assigned_at.is_not(None), Letter.due_date >= changed[0])
+    touched = [Letter.due_date >= changed[0]] if changed else []
+    if estimated:
+        touched.append(Letter.due_estimated.is_(True))
+    where = (Letter.status.in_(OPEN_STATUSES), Letter.assigned_at.is_not(None), or_(*touched))
     letters = (await session.scalars(
         select(Letter).where(*where).order_by(Letter.id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )).all()
-    letters = [letter for letter in letters if _spans(policy.local_date(letter.assigned_at), letter.due_date, changed)]
+    letters = [
+        letter for letter in letters
+        if (estimated and letter.due_estimated) or _spans(policy.local_date(letter.assigned_at), letter.due_date, changed)
+    ]
     if not letters:
         return []
     approved: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
@@ -157,7 +182,6 @@ async def recount_deadlines(
     )
     for letter_id, decided_at, extension_days in rows.all():
         approved[letter_id].append((decided_at, extension_days))
-    old_policy = replace(policy, calendar=before)
     recounted, chats = [], {}
     for letter in letters:
         old = Deadlines(letter.accept_due, letter.due_date, letter.due_estimated)
@@ -167,11 +191,6 @@ async def recount_deadlines(
         new = policy.replayed(letter.assigned_at, letter.type, since)
         if new == old:
             continue
-        counted_before = old_policy.replayed(letter.assigned_at, letter.type, since)
-        if (counted_before.accept_due, counted_before.due_date) != (old.accept_due, old.due_date):
-            new = _same_working_days(policy.local_date(letter.assigned_at), old, before, after)
-            if new == old:
-                continue
         letter.accept_due, letter.due_date, letter.due_estimated = new.accept_due, new.due_date, new.estimated
         letter.updated_at = now
         record_event(
@@ -194,15 +213,6 @@ def _spans(assigned: dt.date, due: dt.date | None, changed: list[dt.date]) -> bo
     """Does a day of `changed` (sorted) fall after the day of assignment, up to the deadline?"""
     position = bisect_right(changed, assigned)
     return due is not None and position < len(changed) and changed[position] <= due
-
-
-def _same_working_days(assigned: dt.date, old: Deadlines, before: WorkdayCalendar, after: WorkdayCalendar) -> Deadlines:
-    """Each deadline as many working days after the day of assignment on `after` as it was on `before`."""
-    due, due_guessed = after.add_workdays(assigned, before.workdays_between(assigned, old.due_date))
-    accept_due, accept_guessed = (None, False)
-    if old.accept_due is not None:
-        accept_due, accept_guessed = after.add_workdays(assigned, before.workdays_between(assigned, old.accept_due))
-    return Deadlines(accept_due, due, due_guessed or accept_guessed)
 
 
 def _iso(day: dt.date | None) -> str | None:

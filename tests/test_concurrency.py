@@ -38,14 +38,15 @@ async def test_the_bot_the_intake_api_and_a_cli_import_write_at_once(bot, http, 
 
     # Until the import is done: the website posts letters in bursts, the admin asks for figures.
     waiting = asyncio.ensure_future(importing.communicate())
-    statuses, answers = [], []
+    statuses, answers, overlapped = [], [], 0
     while not waiting.done():
         statuses += await asyncio.gather(*(post(len(statuses) + i) for i in range(4)))
         answers.append(await ask(len(answers)))
+        overlapped += not waiting.done()  # posted and answered while the import was still writing
     out, err = await asyncio.wait_for(waiting, 300)
     assert importing.returncode == 0, err.decode()[-2000:]
     assert set(statuses) == {201}, statuses
-    assert len(answers) >= 2 and len(statuses) >= 8  # they did overlap
+    assert overlapped >= 1, "the import ended before a round of posts and a question could overlap it"
     async with bot.services.db.reading() as session:
         assert await session.scalar(select(func.count()).select_from(Letter)) == rows + len(statuses)
         assert await tallies.drift(session) == {}

@@ -172,7 +172,12 @@ async def test_every_route_names_its_bad_input_with_422(bot, http):
     # website's cache-buster must never cost a letter).
     response = await http.post("/api/letters", params={"_": "1764300000", "source": "web"}, json={**LETTER, "external_id": "W10"}, headers=AUTH)
     assert response.status == 201 and (await response.json())["external_id"] == "W10"
-    assert (await http.get(f"/api/letters/{created['id']}", params={"_": "1"}, headers=AUTH)).status == 200
+    assert (await http.get(f"/api/letters/{created['id']}", params={"_": "1", "source": "web"}, headers=AUTH)).status == 200
+    errors = await refused(await http.get(f"/api/letters/{created['id']}", params={"external_id": "NOPE"}, headers=AUTH))
+    assert errors == {"external_id": "不是此接口的参数"}  # not "letter 1, whatever its number"
+    # A cache-buster by the usual convention (a name starting with "_") changes nothing anywhere.
+    assert (await http.get("/api/letters", params={"external_id": "W2019-0001", "_": "1"}, headers=AUTH)).status == 200
+    assert (await http.get("/api/stats", params={"period": "2019Q1", "_": "1"}, headers=AUTH)).status == 200
 
     # What is right still answers as before.
     assert (await http.get(f"/api/letters/{created['id']}", headers=AUTH)).status == 200

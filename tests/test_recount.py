@@ -239,6 +239,8 @@ async def test_a_failed_sweep_leaves_the_change_for_the_next_try(bot, http, coun
     with pytest.raises(RuntimeError):
         async with services.db.transaction() as session:
             await follow_overrides(session, services.rules, services.now())
+            # At once: what the process assigns meanwhile is counted on the loaded days.
+            assert services.rules.deadlines.calendar.is_workday(dt.date(2027, 1, 4)) == (False, True)
             raise RuntimeError("the rest of the sweep fails")
     assert services.rules.deadlines.calendar.overrides == {}
     async with services.db.transaction() as session:
@@ -277,15 +279,16 @@ async def test_two_instances_behind_a_load_sweep_in_turn(bot, http, county, data
     assert services.rules.deadlines.calendar.overrides == other.deadlines.calendar.overrides == {d: w for d, (w, _) in NOTICE_2027.items()}
 
 
-async def test_a_load_moves_only_the_letters_it_touches_and_keeps_their_working_days(bot, http, county):
-    """HANDLING_DAYS changed since the letters were assigned: a notice day far from a letter leaves
-    it alone, and one inside its span moves it by that day, keeping the days it was given."""
+async def test_a_load_counts_again_only_the_letters_it_touches(bot, http, county):
+    """HANDLING_DAYS changed since the letter was assigned: a notice day far from it leaves it
+    alone; one inside its span counts it again, as assigning it now would (the same on every count,
+    whichever process counts)."""
     from dataclasses import replace
 
     at(bot, "2026-12-28", "10:00")
     letter_id, _ = await assigned_letter(bot, http, county)  # 5 working days: 2027-01-05, estimated
     rules = replace(bot.services.rules, deadlines=replace(bot.services.rules.deadlines, handling_days=10))
-    for days, due in (({dt.date(2027, 10, 8): (True, "国庆调休上班")}, dt.date(2027, 1, 5)), (NOTICE_2027, dt.date(2027, 1, 6))):
+    for days, due in (({dt.date(2027, 10, 8): (True, "国庆调休上班")}, dt.date(2027, 1, 5)), (NOTICE_2027, dt.date(2027, 1, 12))):
         async with bot.services.db.transaction() as session:
             await save_overrides(session, rules, days, bot.services.now(), Origin("cli"))
         assert (await letters(bot, letter_id))[0].due_date == due
@@ -310,3 +313,24 @@ async def test_a_unit_notice_held_overnight_misses_a_liaison_moved_meanwhile(bot
     await expect(a2, f"#{letter_id} 号信件的办理时限改为 2027-01-06")  # 八仙镇 hears of it
     assert await _outbox_settled(bot, a1.id, Kind.NOTICE) == [("failed", "no longer addressed")]
     assert not [m.text for m in bot.api.pending(a1.id) if f"#{letter_id}" in m.text]
+
+
+async def test_the_first_start_that_keeps_the_record_counts_the_estimated_ones(bot, http, county, monkeypatch):
+    """Deadlines estimated by a version that kept no record of the official years, and a
+    chinesecalendar upgrade in the same step: the start counts the estimated ones again."""
+    from models.holidays import OFFICIAL_SPAN_KEY
+    from models.tables import Bookkeeping
+
+    at(bot, "2026-12-28", "10:00")
+    open_id, _ = await assigned_letter(bot, http, county)
+    async with bot.services.db.transaction() as session:
+        await session.delete(await session.get(Bookkeeping, OFFICIAL_SPAN_KEY))
+    try:
+        official_data_for_2027(monkeypatch)
+        await prepare_database(bot.services)
+        (opened,) = await letters(bot, open_id)
+        assert (opened.due_date, opened.due_estimated) == (dt.date(2027, 1, 6), False)
+    finally:
+        monkeypatch.undo()
+        workdays.official_span.cache_clear()
+
