@@ -25,6 +25,7 @@ REPLY_ACTIONS = {
     "card": "done", "notice": "done", "detail": "done", "list": "done", "digest": "done",
     "prompt_done": "done", "prompt_return": "return", "prompt_extend": "extend", "prompt_reopen": "reopen",
 }
+NUMBERED = frozenset({"list", "digest"})  # messages that ask for a letter's number before the reply
 PROMPTS = {
     "done": ("prompt_done", N_("Reply to this message with the reply to the citizen; it closes letter #{id}.")),
     "return": ("prompt_return", N_("Reply to this message with the reason for returning letter #{id}.")),
@@ -161,12 +162,14 @@ async def reply_to_letter(update: Update, context: BotContext) -> bool:
     actions = [(letter_id, REPLY_ACTIONS[purpose]) for letter_id, purpose in mapped if purpose in REPLY_ACTIONS]
     if not actions:
         return False
+    # "12 已修复" in reply to a digest or a list: the number says which letter, as they ask.
+    named = re.match(r"^\s*#?(\d{1,9})[\s:：,，、.]+(.+)$", message.text, re.S)
     if len(actions) == 1:
         letter_id, action = actions[0]
-        await act(update, context, action, letter_id, message.text)
+        listed = any(purpose in NUMBERED for _, purpose in mapped)
+        numbered = listed and named is not None and int(named.group(1)) == letter_id  # not part of the reply
+        await act(update, context, action, letter_id, named.group(2) if numbered else message.text)
         return True
-    # "12 已修复" in reply to a digest: the number says which letter.
-    named = re.match(r"^\s*#?(\d{1,9})[\s:：,，、.]+(.+)$", message.text, re.S)
     if named and int(named.group(1)) in {letter_id for letter_id, _ in actions}:
         await act(update, context, "done", int(named.group(1)), named.group(2))
         return True

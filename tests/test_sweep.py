@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from models.tables import Nudge, Outbox, SweepRun, UnreachableChat
+from models.tables import Letter, Nudge, Outbox, SweepRun, UnreachableChat
 from scheduler.jobs import JOB_NAME, run_sweep, scheduled_sweep
 from scheduler.sweep import UNSIGNED, classify
 from tests.conftest import expect, greet, join, post_letter
@@ -456,3 +456,25 @@ async def test_a_working_weekend_loaded_meanwhile_by_the_command_line_gets_its_s
         await save_overrides(session, bot.services.rules, {dt.date(2027, 2, 20): (True, "春节调休上班")}, bot.services.now(), Origin("cli"))
     at(bot, "2027-02-20", "10:00")
     assert await scheduled_sweep(bot.services, "catch-up") is not None
+
+
+async def test_a_number_before_the_reply_to_a_one_letter_digest_is_not_part_of_the_reply(bot, http, county):
+    """A digest asks for "the letter's number and the answer", also when it lists one letter; a
+    card asks for the answer alone, so a number there is the answer's own."""
+    a1 = county["a1"]
+    at(bot, "2026-11-30", "16:00")
+    letter = await post_letter(http, external_id="N1", unit="八仙镇", received_at="2026-11-30T15:00:00+08:00")
+    card = await expect(a1, f"#{letter['id']}", kind="message")
+    at(bot, "2026-12-01")
+    await scheduled_sweep(bot.services, "schedule")
+    await settle(bot)
+    digest = await expect(a1, "未签收")
+    a1.send(f"{letter['id']} 已修复", reply_to=digest)
+    await expect(a1, "已办结，谢谢")
+    other = await post_letter(http, external_id="N2", unit="八仙镇")
+    card = await expect(a1, f"#{other['id']}", kind="message")
+    a1.send(f"{other['id']} 天内修复完毕", reply_to=card)
+    await expect(a1, "已办结，谢谢")
+    async with bot.services.db.reading() as session:
+        replies = [(await session.get(Letter, letter_id)).reply for letter_id in (letter["id"], other["id"])]
+    assert replies == ["已修复", f"{other['id']} 天内修复完毕"]
