@@ -15,6 +15,7 @@ from handlers.render import command_args, esc, set_buttons, unit_or_ask
 from locales import N_, Translator
 from models.handling import decide_extension
 from models.letters import LetterError, assign, get_letter, unit_name
+from models.outbox import unit_chat_ids
 from models.permissions import Action, can
 from models.queries import remember
 from models.tables import LetterStatus
@@ -53,10 +54,16 @@ async def _assign(update: Update, context: BotContext, letter_id: int, unit_id: 
         async with services.db.transaction() as session:
             letter = await assign(session, services.rules, letter_id, unit_id, origin_of(update, context), services.now())
             unit = await unit_name(session, letter.unit_id)
+            heard = bool(await unit_chat_ids(session, letter.unit_id))
     except LetterError as exc:
         await answer(update, context.explain(exc), alert=True)
         return
     services.notify()
+    if not heard:  # assigned all the same (an admin may invite the liaison next), but not unnoticed
+        await answer(update, context.t(
+            "Letter #{id} assigned to {unit}. ⚠️ Nobody will receive it: {unit} has no liaison or group yet. Invite one with /invite {unit}.",
+            id=letter.id, unit=esc(unit)), alert=True)
+        return
     await answer(update, context.t("Letter #{id} assigned to {unit}.", id=letter.id, unit=esc(unit)))
 
 

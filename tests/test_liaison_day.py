@@ -567,3 +567,16 @@ async def test_a_reopened_letter_keeps_the_extensions_it_had(bot, http, county):
         if unit == "八仙镇":
             a1.send(f"/extend {letter_id} 1 还要核实")
             await expect(a1, "已延期 2 次，不能")
+
+
+async def test_assigning_to_a_unit_nobody_hears_for_says_so(bot, http, county):
+    admin = county["admin"]
+    letter = await post_letter(http)
+    card = await expect(admin, f"#{letter['id']}")
+    admin.send(f"/assign {letter['id']} 西河")  # 西河镇: no liaison, no group
+    warned = await expect(admin, "已交办西河镇")
+    assert "没有人会收到" in warned.text and "/invite 西河镇" in warned.text
+    other = await post_letter(http)
+    card = await expect(admin, f"#{other['id']}")
+    callback = admin.press(card, card.button("八仙镇"))  # 八仙镇 has its liaisons: no warning
+    assert "没有人会收到" not in (await admin.answer_to(callback))["text"]
