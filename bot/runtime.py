@@ -82,7 +82,7 @@ async def prepare_database(services: Services, *, routing: bool = True) -> None:
     also the units' profiles for suggestions (an import does not route). Here rather than in
     bot.app, so the CLI's import opens the database without loading Telegram and the handlers."""
     from models import tallies
-    from models.holidays import follow_loaded_days_at_start, follow_official_calendar, load_overrides
+    from models.holidays import follow_official_calendar, load_overrides
     from models.letters import fill_closing_figures
     from models.units import build_resolver, read_units_file, sync_units, unit_profiles
 
@@ -91,10 +91,8 @@ async def prepare_database(services: Services, *, routing: bool = True) -> None:
     async def follow_the_files(session) -> None:  # under the migration's lock: instances take turns
         await sync_units(session, specs)
         services.rules.deadlines.calendar.set_overrides(await load_overrides(session))
-        # A chinesecalendar upgrade may know a year estimated deadlines were counted on; a process
-        # stopped before its next sweep may have counted letters on days loaded since.
+        # A chinesecalendar upgrade may know a year estimated deadlines were counted on.
         await follow_official_calendar(session, services.rules, services.now())
-        await follow_loaded_days_at_start(session, services.rules, services.now())
         if await fill_closing_figures(session, services.rules):
             await tallies.rebuild(session)
 

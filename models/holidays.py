@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from locales import N_
@@ -102,18 +102,6 @@ async def follow_overrides(session: AsyncSession, rules: Rules, now: dt.datetime
     return rules.deadlines
 
 
-async def follow_loaded_days_at_start(session: AsyncSession, rules: Rules, now: dt.datetime) -> list[Recounted]:
-    """At start, with the stored days in `rules`' calendar: a letter assigned since the newest load
-    may have been counted by a process that had not taken those days yet (it takes them at its
-    next sweep, which a stop may have come before); such letters are counted again. A count gives
-    the same every time, so those counted on the loaded days stay as they are."""
-    newest = await session.scalar(select(func.max(CalendarOverride.loaded_at)))
-    if newest is None:
-        return []
-    calendar = rules.deadlines.calendar
-    return await recount_deadlines(session, calendar, rules.deadlines, Origin("system"), now, (), assigned_since=newest)
-
-
 def _unless_committed(session: AsyncSession, undo) -> None:
     """`undo()` if the session's transaction rolls back, not after it has committed."""
     committed = False
@@ -154,7 +142,7 @@ async def follow_official_calendar(session: AsyncSession, rules: Rules, now: dt.
 
 async def recount_deadlines(
     session: AsyncSession, before: WorkdayCalendar, policy: DeadlinePolicy, origin: Origin, now: dt.datetime, days: Collection[dt.date],
-    *, estimated: bool = False, assigned_since: dt.datetime | None = None,
+    *, estimated: bool = False,
 ) -> list[Recounted]:
     """The open letters (assigned or signed for: the states whose deadline runs) whose span, from
     the day of assignment to the deadline, holds one of `days` on which `before` and `policy`'s
@@ -163,8 +151,7 @@ async def recount_deadlines(
     A letter is counted as assigning and approving count it: from its assignment (by its type, with
     the handling days in force), then the extensions approved since, in order. That gives the same
     on every count, so a letter the loading process or another instance has counted on the new days
-    already stays as it is. With `estimated`, every open letter marked 估算 is counted too; with
-    `assigned_since`, every open letter assigned since then.
+    already stays as it is. With `estimated`, every open letter marked 估算 is counted too.
 
     A letter whose deadlines or mark change gets an event, its cards refreshed and, if its deadline
     moved, a notice to its unit. The letters are locked first (FOR NO KEY UPDATE: nudges and events
@@ -172,21 +159,18 @@ async def recount_deadlines(
     flush listener. Closed letters keep their figures."""
     after = policy.calendar
     changed = sorted(day for day in days if before.is_workday(day) != after.is_workday(day))
-    if not changed and not estimated and assigned_since is None:
+    if not changed and not estimated:
         return []
     touched = [Letter.due_date >= changed[0]] if changed else []
     if estimated:
         touched.append(Letter.due_estimated.is_(True))
-    if assigned_since is not None:
-        touched.append(Letter.assigned_at >= assigned_since)
     where = (Letter.status.in_(OPEN_STATUSES), Letter.assigned_at.is_not(None), or_(*touched))
     letters = (await session.scalars(
         select(Letter).where(*where).order_by(Letter.id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )).all()
     letters = [
         letter for letter in letters
-        if (estimated and letter.due_estimated) or (assigned_since is not None and letter.assigned_at >= assigned_since)
-        or _spans(policy.local_date(letter.assigned_at), letter.due_date, changed)
+        if (estimated and letter.due_estimated) or _spans(policy.local_date(letter.assigned_at), letter.due_date, changed)
     ]
     if not letters:
         return []

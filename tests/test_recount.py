@@ -334,18 +334,3 @@ async def test_the_first_start_that_keeps_the_record_counts_the_estimated_ones(b
         monkeypatch.undo()
         workdays.official_span.cache_clear()
 
-
-
-async def test_a_restart_before_the_next_sweep_counts_what_was_assigned_on_the_old_days(bot, http, county):
-    services = bot.services
-    at(bot, "2026-12-28", "10:00")
-    async with services.db.transaction() as session:  # `python -m bot holidays`, another process
-        await save_overrides(session, services.rules, NOTICE_2027, services.now(), Origin("cli"))
-    at(bot, "2026-12-29", "10:00")
-    letter_id, _ = await assigned_letter(bot, http, county)  # this process: still the old days
-    assert (await letters(bot, letter_id))[0].due_date == dt.date(2027, 1, 6)
-    await prepare_database(services)  # stopped and started again before any sweep
-    assert (await letters(bot, letter_id))[0].due_date == dt.date(2027, 1, 7)
-    events = await event_count(bot)
-    await prepare_database(services)  # the next start: nothing more to do
-    assert await event_count(bot) == events
