@@ -29,7 +29,7 @@ from bot.settings import SPEAKING_FROM, SPEAKING_UNTIL
 from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
-from models.db import database_unreachable, until_reachable
+from models.db import RETRY_PAUSES, database_unreachable, until_reachable
 from models.faults import crash_point
 from models.handling import person_name
 from models.letters import unit_name
@@ -271,11 +271,34 @@ class Delivery:
         retry_in: dt.timedelta | None = None, unreachable: bool = False,
     ) -> None:
         # Until the database takes it: what Telegram already has must be recorded, not sent again.
-        await until_reachable(lambda: self._record(row, state, sent, error, retry_in, unreachable), f"outbox {row.id}: recording it {state}")
+        try:
+            await until_reachable(lambda: self._record(row, state, sent, error, retry_in, unreachable), f"outbox {row.id}: recording it {state}")
+        except Exception:
+            if not sent and state != OutboxState.SENT:
+                raise
+            log.exception("outbox %s: Telegram has it, but recording it failed; recording the bare fact", row.id)
+            await self._record_bare_fact(row)
         if unreachable and row.chat_id != 0:
             self.unreachable.add(row.chat_id)
         if state == OutboxState.PENDING:
             self.wake()
+
+    async def _record_bare_fact(self, row: Outbox) -> None:
+        """Telegram has the message and the full record failed otherwise than by an outage (a full
+        disk, a file locked too long): that it was sent, without the message ids a reply maps by,
+        tried until the database takes it. Nothing more goes out meanwhile, and it is never sent
+        again (put back to pending, it went out once a minute on a full disk)."""
+        attempt = 0
+        while not self._stopping:
+            try:
+                async with self.services.db.transaction() as session:
+                    await session.execute(update(Outbox).where(Outbox.id == row.id).values(state=OutboxState.SENT, sent_at=self.services.now()))
+                return
+            except Exception as exc:  # noqa: BLE001 (whatever it is, the row must not be sent again)
+                if attempt % 30 == 0:  # a line a minute or so, not one per try
+                    log.error("outbox %s: sent, but the database does not record it (%r); trying again", row.id, exc)
+            await asyncio.sleep(RETRY_PAUSES[min(attempt, len(RETRY_PAUSES) - 1)])
+            attempt += 1
 
     async def _record(
         self, row: Outbox, state: str, sent: list, error: str | None, retry_in: dt.timedelta | None, unreachable: bool,

@@ -204,3 +204,32 @@ async def test_an_admins_card_in_a_group_keeps_following_the_letter(bot, http):
     admin.press(card, card.button("八仙镇"))
     edited = await expect(admin, f"#{letter['id']}", chat=office, kind="edit")
     assert "不再更新" not in edited.text and "八仙镇" in edited.text, edited.text
+
+
+async def test_a_message_telegram_took_is_not_sent_again_when_recording_it_fails(bot, monkeypatch):
+    """A full disk after Telegram took the message: the full record fails; the bare fact that it
+    was sent is recorded instead, and the message never goes out again."""
+    import sqlite3
+
+    from models.outbox import ADMINS, enqueue_notice
+
+    admin, delivery = bot.admin, bot.services.delivery
+    await greet(admin)
+    record, failed = delivery._record, []
+
+    async def full_disk(row, state, *args):
+        if state == "sent" and not failed:
+            failed.append(row.id)
+            raise sqlite3.OperationalError("database or disk is full")
+        return await record(row, state, *args)
+
+    monkeypatch.setattr(delivery, "_record", full_disk)
+    async with bot.services.db.transaction() as session:
+        enqueue_notice(session, [ADMIN_ID], ADMINS, "Letter #{id} is closed. Thank you.", id=4242)
+    bot.services.notify()
+    await expect(admin, "#4242")
+    assert await _outbox_settled(bot, ADMIN_ID, Kind.NOTICE) == [("sent", None)] and failed
+    for _ in range(3):  # later passes of the loop, minutes on
+        bot.clock.now += dt.timedelta(minutes=2)
+        await delivery.deliver_pending()
+    assert not [m.text for m in bot.api.pending(admin.id) if "#4242" in m.text]
