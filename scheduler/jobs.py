@@ -3,6 +3,7 @@ that day's run was missed, and on demand (/remind, `python -m bot remind`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram.ext import Application, ContextTypes
@@ -16,6 +17,7 @@ from scheduler.workdays import WorkdayCalendar
 log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 3600
 JOB_NAME = "daily-sweep"
+DAILY_RETRY_SECONDS = 60
 
 
 async def run_sweep(services: Services, *, automatic: bool) -> SweepResult:
@@ -45,11 +47,19 @@ async def scheduled_sweep(services: Services, trigger: str) -> SweepResult | Non
 
 async def _daily(context: ContextTypes.DEFAULT_TYPE) -> None:
     # A database outage at nine must not cost the day's reminders: the run is one transaction, so
-    # it is tried again until the database answers (or the bot stops).
-    await until_reachable(
-        lambda: scheduled_sweep(context.application.bot_data[SERVICES_KEY], "schedule"),
-        "the daily sweep", keep_trying=lambda: context.application.running,
-    )
+    # it is tried again until the database answers (or the bot stops). Any other failure (a file
+    # locked by a long import, a full disk) is tried again a minute later, for the rest of the day.
+    services = context.application.bot_data[SERVICES_KEY]
+    day = services.local_now().date()
+    while context.application.running and services.local_now().date() == day:
+        try:
+            await until_reachable(
+                lambda: scheduled_sweep(services, "schedule"), "the daily sweep", keep_trying=lambda: context.application.running,
+            )
+            return
+        except Exception:  # noqa: BLE001 (the day's reminders are still due, whatever it was)
+            log.exception("the daily sweep failed; trying again in a minute")
+        await asyncio.sleep(DAILY_RETRY_SECONDS)
 
 
 async def start_schedule(application: Application, services: Services) -> None:

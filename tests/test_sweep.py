@@ -478,3 +478,30 @@ async def test_a_number_before_the_reply_to_a_one_letter_digest_is_not_part_of_t
     async with bot.services.db.reading() as session:
         replies = [(await session.get(Letter, letter_id)).reply for letter_id in (letter["id"], other["id"])]
     assert replies == ["已修复", f"{other['id']} 天内修复完毕"]
+
+
+async def test_a_daily_sweep_that_fails_otherwise_than_by_an_outage_is_tried_again(bot, http, county, monkeypatch):
+    """The database locked by a long import at nine (not unreachable): the day's sweep is tried
+    again a minute later, not given up until a restart."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from scheduler import jobs
+
+    at(bot, "2026-12-02")
+    await post_letter(http, external_id="L1", unit="八仙镇")
+    real, tries = jobs.scheduled_sweep, []
+
+    async def locked_once(services, trigger):
+        tries.append(trigger)
+        if len(tries) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return await real(services, trigger)
+
+    monkeypatch.setattr(jobs, "scheduled_sweep", locked_once)
+    monkeypatch.setattr(jobs, "DAILY_RETRY_SECONDS", 0)
+    context = SimpleNamespace(application=bot.app)
+    await jobs._daily(context)
+    assert tries == ["schedule", "schedule"]
+    async with bot.services.db.reading() as session:
+        assert await session.get(SweepRun, dt.date(2026, 12, 2)) is not None
