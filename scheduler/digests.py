@@ -131,9 +131,14 @@ def figures_line(label: str, figures, t: Translator) -> str:
 
 async def ranking(session, services, row, t: Translator) -> list[Send]:
     today = services.local_now().date()
-    result = await report(session, quarter_of(today), services.settings.tz, today)
+    if row.payload.get("day") and dt.date.fromisoformat(row.payload["day"]).isocalendar()[:2] != today.isocalendar()[:2]:
+        return []  # held over (quiet hours, an outage) into another week: that week's says it afresh
+    # In a quarter's first week, the quarter just closed: its final figures, not a new one's first days.
+    quarter = quarter_of(today)
+    ranked = quarter.start - dt.timedelta(days=1) if (today - quarter.start).days < 7 else today
+    result = await report(session, quarter_of(ranked), services.settings.tz, today)
     lines = [
-        t("<b>📊 Handling of {quarter} (figures of {date})</b>", quarter=quarter_name(today, t), date=today.isoformat()),
+        t("<b>📊 Handling of {quarter} (figures of {date})</b>", quarter=quarter_name(ranked, t), date=today.isoformat()),
         figures_line(t("Total"), result.total, t),
         figures_line(t("Towns"), result.towns, t),
         figures_line(t("Departments"), result.departments, t),

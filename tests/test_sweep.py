@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models.tables import Letter, Nudge, Outbox, SweepRun, UnreachableChat
 from scheduler.jobs import JOB_NAME, run_sweep, scheduled_sweep
-from scheduler.sweep import UNSIGNED, classify
+from scheduler.sweep import UNSIGNED, classify, sweep
 from tests.conftest import expect, greet, join, post_letter
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -505,3 +505,32 @@ async def test_a_daily_sweep_that_fails_otherwise_than_by_an_outage_is_tried_aga
     assert tries == ["schedule", "schedule"]
     async with bot.services.db.reading() as session:
         assert await session.get(SweepRun, dt.date(2026, 12, 2)) is not None
+
+
+async def test_a_quarters_first_ranking_is_the_closed_quarters_and_a_stale_one_is_dropped(bot, http, county):
+    """The Monday of a quarter's first week ranks the quarter just closed (its final figures); a
+    ranking held over into another week is not sent beside that week's."""
+    leader = county["leader"]
+    at(bot, "2026-09-28", "10:00")
+    await post_letter(http, external_id="Q3", unit="八仙镇", received_at="2026-09-28T09:00:00+08:00")
+    await settle(bot)
+    bot.api.pending(leader.id)
+    at(bot, "2026-10-12")  # after the National Day break: the first working Monday of Q4 falls in its second week
+    assert (await scheduled_sweep(bot.services, "schedule")).ranking
+    await settle(bot)
+    assert "2026年第4季度" in (await expect(leader, "办理情况")).text
+    at(bot, "2027-01-04", "21:00")  # a quarter's first week, after hours: queued, held
+    async with bot.services.db.transaction() as session:
+        await sweep(session, bot.services.rules, bot.services.now(), escalate_after=3)
+    at(bot, "2027-01-05")
+    await settle(bot)
+    first = await expect(leader, "办理情况")
+    assert "2026年第4季度" in first.text, first.text  # the closed quarter, with its letter
+    at(bot, "2027-01-11", "21:00")
+    async with bot.services.db.transaction() as session:
+        await sweep(session, bot.services.rules, bot.services.now(), escalate_after=3)
+    at(bot, "2027-01-18")  # held over a whole week: dropped, the new week's goes out
+    await scheduled_sweep(bot.services, "schedule")
+    await settle(bot)
+    rankings = [m.text for m in bot.api.pending(leader.id) if "办理情况" in m.text]
+    assert len(rankings) == 1 and "2027年第1季度" in rankings[0], rankings
