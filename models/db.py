@@ -150,10 +150,11 @@ async def until_reachable(
             unreachable = database_unreachable(exc)
             if not (unreachable or any_error) or not keep_trying():
                 raise
-            if not unreachable:
-                log.exception("%s failed; trying again", what)
-            elif attempt % 10 == 0:  # a line every ~15 s of an outage, not one per try
-                log.warning("%s: the database is unreachable (%r); trying again until it is back", what, exc)
+            if attempt % 10 == 0:  # a line every ~15 s of trouble (an outage, a full disk), not one per try
+                if unreachable:
+                    log.warning("%s: the database is unreachable (%r); trying again until it is back", what, exc)
+                else:
+                    log.exception("%s failed; trying again", what)
         await asyncio.sleep(RETRY_PAUSES[min(attempt, len(RETRY_PAUSES) - 1)])
         attempt += 1
 

@@ -29,7 +29,7 @@ from bot.settings import SPEAKING_FROM, SPEAKING_UNTIL
 from handlers.cards import card_for, shown
 from handlers.render import esc
 from locales import Translator, language_for
-from models.db import RETRY_PAUSES, database_unreachable, until_reachable
+from models.db import database_unreachable, until_reachable
 from models.faults import crash_point
 from models.handling import person_name
 from models.letters import unit_name
@@ -288,17 +288,14 @@ class Delivery:
         disk, a file locked too long): that it was sent, without the message ids a reply maps by,
         tried until the database takes it. Nothing more goes out meanwhile, and it is never sent
         again (put back to pending, it went out once a minute on a full disk)."""
-        attempt = 0
-        while not self._stopping:
-            try:
-                async with self.services.db.transaction() as session:
-                    await session.execute(update(Outbox).where(Outbox.id == row.id).values(state=OutboxState.SENT, sent_at=self.services.now()))
-                return
-            except Exception as exc:  # noqa: BLE001 (whatever it is, the row must not be sent again)
-                if attempt % 30 == 0:  # a line a minute or so, not one per try
-                    log.error("outbox %s: sent, but the database does not record it (%r); trying again", row.id, exc)
-            await asyncio.sleep(RETRY_PAUSES[min(attempt, len(RETRY_PAUSES) - 1)])
-            attempt += 1
+        async def mark_sent() -> None:
+            async with self.services.db.transaction() as session:
+                await session.execute(update(Outbox).where(Outbox.id == row.id).values(state=OutboxState.SENT, sent_at=self.services.now()))
+
+        try:
+            await until_reachable(mark_sent, f"outbox {row.id}: recording it sent", keep_trying=lambda: not self._stopping, any_error=True)
+        except Exception:  # noqa: BLE001 (stopping: the row stays claimed, as a send cut short does)
+            log.error("outbox %s: stopped before the database took that it was sent", row.id)
 
     async def _record(
         self, row: Outbox, state: str, sent: list, error: str | None, retry_in: dt.timedelta | None, unreachable: bool,
